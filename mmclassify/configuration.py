@@ -1,0 +1,134 @@
+"""Configuration classes: the fused audio+text classifier and the from-scratch spectrogram encoder."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+FUSIONS = ("cross_attention", "concat")
+MODALITIES = ("audio+text", "audio", "text")
+
+
+@strict
+class SpectrogramCNNConfig(PreTrainedConfig):
+    r"""Configuration of [`SpectrogramCNNModel`], a small audio encoder that trains from scratch.
+
+    Log-mel spectrogram (computed by torchaudio inside the model, from the raw waveform) followed by a stack of
+    2-D convolution blocks and a few self-attention layers over time: the attention-CNN family of speech-emotion
+    models. Frames are computed without centring (`center=False`) so that a clip's frames never depend on the
+    padding that follows it in a batch.
+
+    Args:
+        sampling_rate: Rate of the waveform the model expects, in Hz.
+        n_fft: FFT size (and window length) of the spectrogram, in samples.
+        hop_length: Hop between frames, in samples.
+        n_mels: Number of mel bands.
+        conv_channels: Output channels of each convolution block; every block halves time and frequency.
+        hidden_size: Width of the frame vectors the encoder outputs.
+        num_hidden_layers: Self-attention layers over time after the convolutions.
+        num_attention_heads: Heads of those layers.
+        dropout: Dropout inside the attention layers.
+    """
+
+    model_type = "spectrogram-cnn"
+
+    sampling_rate: int = 16000
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 64
+    conv_channels: list[int] | tuple[int, ...] = (16, 32, 64)
+    hidden_size: int = 128
+    num_hidden_layers: int = 1
+    num_attention_heads: int = 4
+    dropout: float = 0.1
+    initializer_range: float = 0.02
+
+    def validate_architecture(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})."
+            )
+        if not self.conv_channels:
+            raise ValueError("conv_channels must name at least one convolution block.")
+
+
+@strict
+class AudioTextConfig(PreTrainedConfig):
+    r"""Configuration of [`AudioTextForSequenceClassification`].
+
+    Holds the configuration of both encoders (`audio_config`, `text_config`: any config `AutoConfig` knows, e.g.
+    a wav2vec2, HuBERT, WavLM or data2vec-audio config for audio and a BERT-family config for text) and the fusion
+    settings.
+
+    Args:
+        audio_config: Configuration of the audio encoder (dict or config). Defaults to a [`SpectrogramCNNConfig`].
+        text_config: Configuration of the text encoder (dict or config). Defaults to a `BertConfig`.
+        fusion: `"cross_attention"` (stacked bidirectional cross-attention blocks, then pooling) or `"concat"`
+            (late fusion: the pooled vectors of the two encoders are concatenated).
+        modalities: `"audio+text"`, or `"audio"` / `"text"` to build a single-modality ablation of the same model.
+        fusion_hidden_size: Common width both encoders are projected to.
+        fusion_num_layers: Number of cross-attention blocks.
+        fusion_num_attention_heads: Heads of each cross-attention.
+        fusion_intermediate_size: Width of the blocks' feed-forward layers (default 4x `fusion_hidden_size`).
+        fusion_dropout: Dropout inside the fusion blocks.
+        classifier_dropout: Dropout before the classification head.
+        use_weighted_layer_sum: Use a learned softmax-weighted sum of the audio encoder's hidden layers instead of
+            its last layer (as `Wav2Vec2ForSequenceClassification` does).
+        freeze_feature_encoder: Freeze the convolutional waveform front-end of a wav2vec2-family audio encoder.
+        freeze_audio_encoder: Freeze the whole audio encoder.
+        freeze_text_encoder: Freeze the whole text encoder.
+    """
+
+    model_type = "audio-text-classifier"
+    sub_configs_defaults = {
+        "audio_config": SubConfigSpec(config_class=AutoConfig, model_type="spectrogram-cnn"),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
+    }
+
+    audio_config: PreTrainedConfig | dict | None = None
+    text_config: PreTrainedConfig | dict | None = None
+    fusion: str = "cross_attention"
+    modalities: str = "audio+text"
+    fusion_hidden_size: int = 256
+    fusion_num_layers: int = 2
+    fusion_num_attention_heads: int = 4
+    fusion_intermediate_size: int | None = None
+    fusion_dropout: float = 0.1
+    classifier_dropout: float = 0.1
+    use_weighted_layer_sum: bool = False
+    freeze_feature_encoder: bool = True
+    freeze_audio_encoder: bool = False
+    freeze_text_encoder: bool = False
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        self.fusion_intermediate_size = self.fusion_intermediate_size or 4 * self.fusion_hidden_size
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}.")
+        if self.modalities not in MODALITIES:
+            raise ValueError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}.")
+        if self.fusion_hidden_size % self.fusion_num_attention_heads:
+            raise ValueError(
+                f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_attention_heads "
+                f"({self.fusion_num_attention_heads})."
+            )
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.modalities != "text"
+
+    @property
+    def uses_text(self) -> bool:
+        return self.modalities != "audio"
+
+    @classmethod
+    def from_audio_text_configs(
+        cls, audio_config: PreTrainedConfig, text_config: PreTrainedConfig, **kwargs
+    ) -> AudioTextConfig:
+        """Build a config from the configs of the two encoders (and fusion settings as keyword arguments)."""
+        return cls(audio_config=audio_config.to_dict(), text_config=text_config.to_dict(), **kwargs)

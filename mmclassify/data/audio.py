@@ -1,0 +1,82 @@
+"""Decoding, down-mixing, resampling and checking audio, from any of the forms users hand us."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+
+AudioInput = Any  # str | Path | np.ndarray | torch.Tensor | {"array", "sampling_rate"} dict | torchcodec AudioDecoder
+
+
+class AudioError(ValueError):
+    """An audio input that cannot be used; the message names the input and says what is wrong."""
+
+
+def _decode_file(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+    from torchcodec.decoders import AudioDecoder  # imported here: it loads the FFmpeg libraries
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    try:
+        samples = AudioDecoder(str(path)).get_all_samples()
+    except Exception as err:  # torchcodec raises several types for unreadable files
+        raise AudioError(f"{path}: could not decode audio ({err})") from err
+    return samples.data, samples.sample_rate
+
+
+def _to_tensor(audio: AudioInput, sampling_rate: int | None, name: str) -> tuple[torch.Tensor, int | None]:
+    """The waveform as a float tensor (channels first or 1-D) and its rate."""
+    if isinstance(audio, (str, os.PathLike)):
+        return _decode_file(audio)
+    if isinstance(audio, dict):
+        if audio.get("array") is not None:
+            return torch.as_tensor(np.asarray(audio["array"], dtype=np.float32)), audio.get("sampling_rate")
+        if audio.get("path"):
+            return _decode_file(audio["path"])
+        raise AudioError(f"{name}: an audio dict needs an 'array' (with 'sampling_rate') or a 'path'")
+    if hasattr(audio, "get_all_samples"):  # a torchcodec AudioDecoder, as 🤗 datasets' Audio feature returns
+        samples = audio.get_all_samples()
+        return samples.data, samples.sample_rate
+    if isinstance(audio, (np.ndarray, torch.Tensor, list)):
+        return torch.as_tensor(np.asarray(audio, dtype=np.float32)), sampling_rate
+    raise AudioError(f"{name}: unsupported audio input of type {type(audio).__name__}")
+
+
+def load_audio(
+    audio: AudioInput,
+    target_sampling_rate: int,
+    sampling_rate: int | None = None,
+    name: str | None = None,
+) -> np.ndarray:
+    """Return `audio` as a 1-D float32 array at `target_sampling_rate`, down-mixed to mono.
+
+    `audio` is a file path (any format FFmpeg decodes: WAV, FLAC, MP3, OGG, ...), an array or tensor (1-D, or 2-D
+    with the channel axis the shorter one) with its `sampling_rate`, a `{"array", "sampling_rate"}` dict, or a
+    torchcodec `AudioDecoder` as returned by 🤗 datasets. Raises `FileNotFoundError` or `AudioError` naming the
+    input (`name`, or the path) for missing, undecodable, empty or non-finite audio.
+    """
+    if name is None:
+        name = str(audio) if isinstance(audio, (str, os.PathLike)) else "audio"
+    waveform, rate = _to_tensor(audio, sampling_rate, name)
+    waveform = waveform.float()
+    if waveform.ndim == 2:
+        channel_axis = 0 if waveform.shape[0] <= waveform.shape[1] else 1
+        waveform = waveform.mean(dim=channel_axis)
+    elif waveform.ndim != 1:
+        raise AudioError(
+            f"{name}: expected a 1-D or 2-D (channels, samples) waveform, got shape {tuple(waveform.shape)}"
+        )
+    if waveform.numel() == 0:
+        raise AudioError(f"{name}: the clip has no samples")
+    if not torch.isfinite(waveform).all():
+        raise AudioError(f"{name}: the clip contains NaN or infinite samples")
+    if rate is None:
+        raise AudioError(f"{name}: pass `sampling_rate` with raw audio arrays, so they can be resampled correctly")
+    if rate != target_sampling_rate:
+        waveform = torchaudio.functional.resample(waveform, int(rate), target_sampling_rate)
+    return waveform.numpy()
