@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
-
+import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .data.audio import AudioInput, load_audio
@@ -13,6 +14,14 @@ from .data.audio import AudioInput, load_audio
 # The shortest clip an encoder can turn into one frame is 25 ms (one wav2vec2 frame, one 400-point FFT at
 # 16 kHz); shorter clips are extended with silence so they still get a prediction.
 MIN_DURATION_S = 0.025
+
+
+def _is_one_clip(audio: AudioInput) -> bool:
+    """A single clip (path, array, tensor, dict, decoder) rather than a sequence of clips.
+
+    Arrays and tensors are always one clip (2-D = channels); pass a list for a batch.
+    """
+    return isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, dict)) or hasattr(audio, "get_all_samples")
 
 
 class AudioTextProcessor(ProcessorMixin):
@@ -73,7 +82,7 @@ class AudioTextProcessor(ProcessorMixin):
             raise ValueError("Pass `audio`, `text` or both.")
         data = {}
         if audio is not None:
-            clips = audio if isinstance(audio, (list, tuple)) else [audio]
+            clips = [audio] if _is_one_clip(audio) else list(audio)
             arrays = [
                 self.load_audio(clip, sampling_rate, name=clip if isinstance(clip, str) else f"audio[{i}]")
                 for i, clip in enumerate(clips)
@@ -88,7 +97,11 @@ class AudioTextProcessor(ProcessorMixin):
             data.update(features)
         if text is not None:
             encoded = self.tokenizer(
-                text, padding=padding, truncation=truncation, max_length=max_length, return_tensors=return_tensors
+                text if isinstance(text, str) else list(text),
+                padding=padding,
+                truncation=truncation,
+                max_length=max_length,
+                return_tensors=return_tensors,
             )
             encoded["text_attention_mask"] = encoded.pop("attention_mask")
             data.update(encoded)

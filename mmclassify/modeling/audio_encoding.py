@@ -4,7 +4,10 @@ wav2vec2-base, HuBERT-base and WavLM-base normalise the first convolution of the
 GroupNorm over time (`feat_extract_norm="group"`). Its statistics include whatever padding follows a clip, so a clip's
 outputs change with the batch it sits in. `make_padding_invariant` swaps that GroupNorm for `MaskedGroupNorm`, which
 takes its statistics from the clip's own frames only; the weights and their names are unchanged, so pretrained
-checkpoints load as they are. Everything after the front-end is padding-aware once the attention mask is passed.
+checkpoints load as they are. data2vec-audio stacks several positional convolutions; the encoder zeroes padded frames
+only before the first, so later ones would read the previous one's non-zero output in the padding:
+`MaskedPositionalConvEmbedding` zeroes padded frames after each. Everything else is padding-aware once the attention
+mask is passed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,42 @@ class MaskedGroupNorm(nn.GroupNorm):
         return normalized * self.weight[None, :, None] + self.bias[None, :, None]
 
 
+class MaskedPositionalConvEmbedding(nn.Module):
+    """data2vec-audio's stack of positional convolutions, with padded frames zeroed after every convolution.
+
+    Holds the original `layers`, so parameter names are unchanged. Valid frame counts are set with `valid_lengths`.
+    """
+
+    lengths: torch.Tensor | None = None
+
+    def __init__(self, layers: nn.ModuleList):
+        super().__init__()
+        self.layers = layers
+
+    @contextlib.contextmanager
+    def valid_lengths(self, lengths: torch.Tensor) -> Iterator[None]:
+        self.lengths = lengths
+        try:
+            yield
+        finally:
+            self.lengths = None
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:  # hidden_states: [batch, frames, hidden]
+        hidden_states = hidden_states.transpose(1, 2)
+        mask = None if self.lengths is None else lengths_to_mask(self.lengths, hidden_states.shape[-1])[:, None, :]
+        for layer in self.layers:
+            hidden_states = layer(hidden_states)
+            if mask is not None:
+                hidden_states = hidden_states * mask.to(hidden_states.dtype)
+        return hidden_states.transpose(1, 2)
+
+
+def _stacked_positional_convs(encoder: nn.Module) -> nn.Module | None:
+    """The positional-convolution module of a data2vec-audio encoder (a stack of `layers`), else None."""
+    pos_conv = getattr(getattr(encoder, "encoder", None), "pos_conv_embed", None)
+    return pos_conv if isinstance(getattr(pos_conv, "layers", None), nn.ModuleList) else None
+
+
 def _first_group_norm_layer(encoder: nn.Module) -> nn.Module | None:
     """The first conv layer of a wav2vec2-family front-end when it is normalised by a GroupNorm, else None."""
     conv_layers = getattr(getattr(encoder, "feature_extractor", None), "conv_layers", None)
@@ -53,7 +92,11 @@ def _first_group_norm_layer(encoder: nn.Module) -> nn.Module | None:
 
 
 def make_padding_invariant(encoder: nn.Module) -> None:
-    """Replace a group-normalised front-end's GroupNorm by a `MaskedGroupNorm` with the same parameters."""
+    """Replace a group-normalised front-end's GroupNorm by a `MaskedGroupNorm` with the same parameters, and
+    data2vec-audio's positional convolutions by a `MaskedPositionalConvEmbedding` holding the same layers."""
+    pos_conv = _stacked_positional_convs(encoder)
+    if pos_conv is not None and not isinstance(pos_conv, MaskedPositionalConvEmbedding):
+        encoder.encoder.pos_conv_embed = MaskedPositionalConvEmbedding(pos_conv.layers)
     layer = _first_group_norm_layer(encoder)
     if layer is None or isinstance(layer.layer_norm, MaskedGroupNorm):
         return
@@ -74,11 +117,15 @@ def encode_audio(
     With `layer_weights`, the frames are the softmax-weighted sum of all hidden layers instead of the last one.
     """
     norm_layer = _first_group_norm_layer(encoder)
-    context = contextlib.nullcontext()
+    pos_conv = _stacked_positional_convs(encoder)
+    context = contextlib.ExitStack()
     if norm_layer is not None and isinstance(norm_layer.layer_norm, MaskedGroupNorm):
         conv = norm_layer.conv
         first_lengths = torch.div(attention_mask.sum(-1) - conv.kernel_size[0], conv.stride[0], rounding_mode="floor")
-        context = norm_layer.layer_norm.valid_lengths(first_lengths + 1)
+        context.enter_context(norm_layer.layer_norm.valid_lengths(first_lengths + 1))
+    if isinstance(pos_conv, MaskedPositionalConvEmbedding):
+        frames = encoder._get_feat_extract_output_lengths(attention_mask.sum(-1), add_adapter=False)
+        context.enter_context(pos_conv.valid_lengths(frames))
     with context:
         outputs = encoder(input_values, attention_mask=attention_mask, output_hidden_states=layer_weights is not None)
     if layer_weights is None:

@@ -99,12 +99,25 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
             nn.Linear(width, config.num_labels),
         )
         self.post_init()
+        self._freeze_as_configured()
+
+    def _freeze_as_configured(self) -> None:
+        """Freeze what the config's `freeze_*` settings name."""
+        config = self.config
         if config.uses_audio and config.freeze_feature_encoder:
             self.freeze_feature_encoder()
         if config.uses_audio and config.freeze_audio_encoder:
             self.audio_encoder.requires_grad_(False)
         if config.uses_text and config.freeze_text_encoder:
             self.text_encoder.requires_grad_(False)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        # Loading replaces every parameter by a new, trainable one, undoing the freezing done in __init__.
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model._freeze_as_configured()
+        return loaded
 
     def freeze_feature_encoder(self) -> None:
         """Freeze the convolutional waveform front-end of a wav2vec2-family audio encoder (no-op for the CNN)."""

@@ -10,6 +10,10 @@ from torch import nn
 class CrossAttention(nn.Module):
     """Multi-head attention of `queries` over `keys_values`, ignoring padded keys.
 
+    A learned null token is always among the keys, so a query can attend to "nothing here": without it, softmax
+    forces every query to spread a full unit of attention over the other modality, and how well the two modalities
+    match (the very thing the fusion must detect) cannot show in the result.
+
     Uses `torch.nn.functional.scaled_dot_product_attention` (SDPA); with `return_weights=True` it computes the
     attention explicitly so the weights can be returned (for explanations).
     """
@@ -22,6 +26,7 @@ class CrossAttention(nn.Module):
         self.k_proj = nn.Linear(hidden_size, hidden_size)
         self.v_proj = nn.Linear(hidden_size, hidden_size)
         self.out_proj = nn.Linear(hidden_size, hidden_size)
+        self.null_token = nn.Parameter(torch.zeros(hidden_size))
         self.dropout = dropout
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,6 +40,9 @@ class CrossAttention(nn.Module):
         key_mask: torch.Tensor,
         return_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch = keys_values.shape[0]
+        keys_values = torch.cat([self.null_token.expand(batch, 1, -1), keys_values], dim=1)
+        key_mask = torch.cat([key_mask.new_ones(batch, 1), key_mask], dim=1)
         q = self._split_heads(self.q_proj(queries))
         k = self._split_heads(self.k_proj(keys_values))
         v = self._split_heads(self.v_proj(keys_values))
@@ -47,9 +55,9 @@ class CrossAttention(nn.Module):
             context = F.dropout(weights, p=dropout, training=self.training) @ v
         else:
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
-        batch, _, length, _ = context.shape
-        context = context.transpose(1, 2).reshape(batch, length, -1)
-        return self.out_proj(context), weights
+        context = context.transpose(1, 2).reshape(batch, queries.shape[1], -1)
+        # Weights are returned over the real keys only; what is missing from 1 went to the null token.
+        return self.out_proj(context), weights[..., 1:] if weights is not None else None
 
 
 class FeedForward(nn.Sequential):

@@ -61,7 +61,7 @@ class SpectrogramCNNModel(PreTrainedModel):
     def __init__(self, config: SpectrogramCNNConfig):
         super().__init__(config)
         channels = [1, *config.conv_channels]
-        self.conv_blocks = nn.ModuleList(ConvBlock(i, o) for i, o in zip(channels[:-1], channels[1:]))
+        self.conv_blocks = nn.ModuleList(ConvBlock(i, o) for i, o in zip(channels[:-1], channels[1:], strict=True))
         mel_bins = config.n_mels
         for _ in config.conv_channels:
             mel_bins = -(-mel_bins // 2)

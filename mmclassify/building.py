@@ -1,0 +1,80 @@
+"""Building a model and its processor from a recipe's `model` section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers.pre_tokenizers import BertPreTokenizer
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    Wav2Vec2FeatureExtractor,
+)
+
+from .configuration import SpectrogramCNNConfig
+from .data.recipe import ModelSection
+from .modeling import AudioTextForSequenceClassification, SpectrogramCNNModel
+from .processing import AudioTextProcessor
+
+SCRATCH_AUDIO = "spectrogram-cnn"
+SCRATCH_TEXT = "scratch-bert"
+# A from-scratch BERT small enough to train in seconds on a CPU; any field can be overridden in the recipe.
+SCRATCH_BERT_DEFAULTS = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "max_position_embeddings": 128,
+}
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tokenizer_from_texts(texts: Iterable[str]) -> BertTokenizerFast:
+    """A lower-casing word-level BERT tokenizer whose vocabulary is every word of `texts`."""
+    pre_tokenize = BertPreTokenizer().pre_tokenize_str
+    words = sorted({word for text in texts for word, _ in pre_tokenize(text.lower())})
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + words)}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True)
+
+
+def build_model_and_processor(
+    section: ModelSection, labels: list[str], train_texts: Iterable[str] = ()
+) -> tuple[AudioTextForSequenceClassification, AudioTextProcessor]:
+    """A new classifier for `labels` and its processor.
+
+    Encoders named by a Hub id or folder are loaded pretrained; `spectrogram-cnn` and `scratch-bert` are built
+    from scratch (the latter with a vocabulary made of `train_texts`).
+    """
+    if section.audio_encoder == SCRATCH_AUDIO:
+        audio_config = SpectrogramCNNConfig(**section.audio_config)
+        audio_model = SpectrogramCNNModel(audio_config)
+        feature_extractor = Wav2Vec2FeatureExtractor(
+            sampling_rate=audio_config.sampling_rate, do_normalize=True, return_attention_mask=True
+        )
+    else:
+        audio_config = AutoConfig.from_pretrained(section.audio_encoder, **section.audio_config)
+        audio_model = AutoModel.from_pretrained(section.audio_encoder, config=audio_config)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(section.audio_encoder)
+
+    if section.text_encoder == SCRATCH_TEXT:
+        tokenizer = tokenizer_from_texts(train_texts)
+        text_config = BertConfig(vocab_size=len(tokenizer), **{**SCRATCH_BERT_DEFAULTS, **section.text_config})
+        text_model = BertModel(text_config)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(section.text_encoder)
+        text_config = AutoConfig.from_pretrained(section.text_encoder, **section.text_config)
+        text_model = AutoModel.from_pretrained(section.text_encoder, config=text_config)
+
+    model = AudioTextForSequenceClassification.from_audio_text_pretrained(
+        audio_model=audio_model,
+        text_model=text_model,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        **section.options,
+    )
+    return model, AudioTextProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
