@@ -87,7 +87,7 @@ _MODEL_OPTIONS = {f.name for f in dataclasses.fields(AudioTextConfig)} - {"audio
 
 def shipped_recipes() -> dict[str, Path]:
     """Recipes installed with mmclassify, by name."""
-    folder = resources.files("mmclassify") / "recipes"
+    folder = resources.files("mmclassify") / "recipes"  # a link to the repository's top-level recipes/
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import numpy as np
 from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
 
-PITCHES = {"low": (150.0, 250.0), "middle": (450.0, 700.0), "high": (1300.0, 2000.0), "very high": (3500.0, 5000.0)}
-PHRASINGS = ("a {} tone", "the sound is {} pitched", "you hear a {} beep", "{} pitch", "a short {} whistle")
+PITCHES = {"deep": (150.0, 250.0), "low": (450.0, 700.0), "high": (1300.0, 2000.0), "shrill": (3500.0, 5000.0)}
+PHRASINGS = ("a {} tone", "{} pitch", "{} beep", "a {} whistle", "{}")
 LABELS = ("mismatch", "match")
 SAMPLING_RATE = 16000
 
 
 def _tone(rng: np.random.Generator, pitch: str) -> np.ndarray:
-    duration = rng.uniform(0.5, 1.0)
-    clip = rng.normal(0.0, rng.uniform(0.005, 0.03), int(duration * SAMPLING_RATE))
-    tone_length = int(rng.uniform(0.15, 0.4) * SAMPLING_RATE)
+    duration = rng.uniform(0.5, 0.8)
+    clip = rng.normal(0.0, rng.uniform(0.003, 0.02), int(duration * SAMPLING_RATE))
+    tone_length = int(rng.uniform(0.3, 0.45) * SAMPLING_RATE)
     onset = rng.integers(0, len(clip) - tone_length)
     t = np.arange(tone_length) / SAMPLING_RATE
     envelope = np.hanning(tone_length)

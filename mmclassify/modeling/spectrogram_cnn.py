@@ -128,8 +128,9 @@ class SpectrogramCNNModel(PreTrainedModel):
             features = self._log_mel(input_values.float())  # [batch, n_mels, frames]
         frames = torch.div(sample_lengths - self.config.n_fft, self.config.hop_length, rounding_mode="floor") + 1
         frame_mask = lengths_to_mask(frames.clamp(min=0), features.shape[-1])
-        # Per-clip, per-band normalisation over the clip's own frames only.
-        features = masked_normalize(features, frame_mask[:, None, :], dim=-1) * frame_mask[:, None, :]
+        # Per-clip normalisation over all bands of the clip's own frames: removes the recording level but, unlike
+        # per-band normalisation, keeps the spectral shape (which band is loud), which is what pitch and timbre are.
+        features = masked_normalize(features, frame_mask[:, None, :], dim=(-2, -1)) * frame_mask[:, None, :]
         hidden = features[:, None].to(self.projection.weight.dtype)  # [batch, 1, n_mels, frames]
 
         for block in self.conv_blocks:
