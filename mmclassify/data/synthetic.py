@@ -31,9 +31,8 @@ def _tone(rng: np.random.Generator, pitch: str) -> np.ndarray:
     return clip.astype(np.float32)
 
 
-def _split(rng: np.random.Generator, size: int) -> dict[str, list]:
+def _split(rng: np.random.Generator, size: int, names: list[str]) -> dict[str, list]:
     rows = {"audio": [], "text": [], "label": [], "pitch": []}
-    names = list(PITCHES)
     for i in range(size):
         pitch = names[i % len(names)]
         match = (i // len(names)) % 2 == 0
@@ -45,11 +44,18 @@ def _split(rng: np.random.Generator, size: int) -> dict[str, list]:
     return rows
 
 
-def make_tones_dataset(train_size: int = 800, eval_size: int = 200, seed: int = 0) -> DatasetDict:
+def make_tones_dataset(
+    train_size: int = 800, eval_size: int = 200, seed: int = 0, pitches: list[str] | tuple[str, ...] = tuple(PITCHES)
+) -> DatasetDict:
     """The tones data set as a `DatasetDict` with `train`, `validation` and `test` splits.
+
+    `pitches` picks which of the pitch bands (`PITCHES`) occur; fewer bands make the task easier.
 
     Columns: `audio` (🤗 `Audio`, 16 kHz), `text`, `label` (`ClassLabel`: mismatch, match) and `pitch`.
     """
+    unknown = sorted(set(pitches) - set(PITCHES))
+    if len(pitches) < 2 or unknown:
+        raise ValueError(f"pitches must name at least two of {list(PITCHES)}, got {list(pitches)}")
     rng = np.random.default_rng(seed)
     features = Features(
         audio=Audio(sampling_rate=SAMPLING_RATE),
@@ -59,5 +65,5 @@ def make_tones_dataset(train_size: int = 800, eval_size: int = 200, seed: int = 
     )
     sizes = {"train": train_size, "validation": eval_size, "test": eval_size}
     return DatasetDict(
-        {split: Dataset.from_dict(_split(rng, size), features=features) for split, size in sizes.items()}
+        {split: Dataset.from_dict(_split(rng, size, list(pitches)), features=features) for split, size in sizes.items()}
     )
