@@ -39,6 +39,12 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+def _require_folder(model_dir: Path) -> None:
+    # Without this, transformers would take a missing folder for a Hub repository id and say so, confusingly.
+    if not model_dir.is_dir():
+        _fail(FileNotFoundError(f"{model_dir}: no such model folder"))
+
+
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -85,6 +91,7 @@ def evaluate(
     from mmclassify.training import evaluate_model
 
     _setup_logging()
+    _require_folder(model_dir)
     try:
         metrics = evaluate_model(model_dir, load_recipe(recipe, set_ or []), split=split, batch_size=batch_size)
     except (ValueError, FileNotFoundError, OSError) as err:
@@ -104,6 +111,7 @@ def predict(
     """Classify one audio file (with its text): the label and every class probability."""
     from mmclassify.inference import AudioTextClassifier
 
+    _require_folder(model_dir)
     try:
         result = AudioTextClassifier.from_pretrained(model_dir, device=device)(str(audio), text)
     except (ValueError, FileNotFoundError, OSError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from huggingface_hub.errors import StrictDataclassError
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from transformers import (
     AutoConfig,
@@ -16,8 +17,8 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
 )
 
-from .configuration import SpectrogramCNNConfig
-from .data.recipe import ModelSection
+from .configuration import AudioTextConfig, SpectrogramCNNConfig
+from .data.recipe import ModelSection, RecipeError
 from .modeling import AudioTextForSequenceClassification, SpectrogramCNNModel
 from .processing import AudioTextProcessor
 
@@ -42,6 +43,15 @@ def tokenizer_from_texts(texts: Iterable[str]) -> BertTokenizerFast:
     return BertTokenizerFast(vocab=vocab, do_lower_case=True)
 
 
+def _checked_config(config_class: type, settings: dict, where: str):
+    """`config_class(**settings)`, or a `RecipeError` that names the recipe section and says what is wrong."""
+    try:
+        return config_class(**settings)
+    except (StrictDataclassError, ValueError, TypeError) as err:
+        message = str(err).strip().splitlines()[-1].strip().removeprefix("ValueError: ")  # the validator's own
+        raise RecipeError(f"invalid {where} setting: {message}") from err
+
+
 def build_model_and_processor(
     section: ModelSection, labels: list[str], train_texts: Iterable[str] = ()
 ) -> tuple[AudioTextForSequenceClassification, AudioTextProcessor]:
@@ -50,8 +60,9 @@ def build_model_and_processor(
     Encoders named by a Hub id or folder are loaded pretrained; `spectrogram-cnn` and `scratch-bert` are built
     from scratch (the latter with a vocabulary made of `train_texts`).
     """
+    _checked_config(AudioTextConfig, section.options, "model")  # before building or downloading any encoder
     if section.audio_encoder == SCRATCH_AUDIO:
-        audio_config = SpectrogramCNNConfig(**section.audio_config)
+        audio_config = _checked_config(SpectrogramCNNConfig, section.audio_config, "model.audio_config")
         audio_model = SpectrogramCNNModel(audio_config)
         feature_extractor = Wav2Vec2FeatureExtractor(
             sampling_rate=audio_config.sampling_rate, do_normalize=True, return_attention_mask=True

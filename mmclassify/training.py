@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,27 @@ logger = get_logger(__name__)
 
 
 def make_accelerator() -> Accelerator:
-    return Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))
+    # `accelerate launch --multi_gpu --num_processes N` on a machine without a GPU starts N processes, but accelerate
+    # only joins them into one distributed run (gloo) when told to use the CPU; otherwise each would train alone.
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = launched and not torch.accelerator.is_available()
+    return Accelerator(cpu=cpu, dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
-def _loader(dataset: Dataset, collator: AudioTextCollator, batch_size: int, num_workers: int, shuffle: bool):
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, num_workers=num_workers)
+def _loader(
+    dataset: Dataset, collator: AudioTextCollator, batch_size: int, num_workers: int, shuffle: bool, seed: int = 0
+):
+    # The shuffling generator is the loader's own, seeded: accelerate draws a different one per run when there are
+    # several processes, and one process and several would then see the batches in different orders.
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collator,
+        num_workers=num_workers,
+        generator=generator,
+    )
 
 
 @torch.no_grad()
@@ -81,7 +98,7 @@ def train(recipe: Recipe, output_dir: str | Path) -> dict[str, Any]:
         raise RecipeError(f"{recipe.path}: the data has no 'validation' split to select the best epoch on")
     model, processor = build_model_and_processor(recipe.model, labels, splits["train"]["text"])
     collator = AudioTextCollator(processor, model.config.uses_audio, model.config.uses_text)
-    train_loader = _loader(splits["train"], collator, cfg.batch_size, cfg.num_workers, shuffle=True)
+    train_loader = _loader(splits["train"], collator, cfg.batch_size, cfg.num_workers, shuffle=True, seed=cfg.seed)
     eval_loaders = {
         split: _loader(splits[split], collator, cfg.eval_batch_size, cfg.num_workers, shuffle=False)
         for split in ("validation", "test")
@@ -113,7 +130,7 @@ def train(recipe: Recipe, output_dir: str | Path) -> dict[str, Any]:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            train_loss += loss.item()
+            train_loss += accelerator.reduce(loss.detach(), reduction="mean").item()  # all processes' share
             progress.update(1)
             progress.set_postfix(loss=f"{loss.item():.3f}")
         validation = evaluate_split(model, eval_loaders["validation"], accelerator, "validation")
@@ -160,9 +177,8 @@ def evaluate_model(
         raise RecipeError(f"{recipe.path}: no split {split!r} in the data (splits: {', '.join(splits)})")
     unknown = sorted(set(labels) - set(model.config.label2id))
     if unknown:
-        raise ValueError(
-            f"{model_dir}: the model was trained for {list(model.config.label2id)}, but the data has labels {unknown}"
-        )
+        classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        raise ValueError(f"{model_dir}: the model was trained for {classes}, but the data has labels {unknown}")
     to_model = {i: model.config.label2id[name] for i, name in enumerate(labels)}
     dataset = splits[split].map(lambda row: {"label": to_model[row["label"]]})
     collator = AudioTextCollator(processor, model.config.uses_audio, model.config.uses_text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets import Audio, DatasetDict, load_dataset
+from datasets import Audio, ClassLabel, DatasetDict, load_dataset
 
 from .recipe import Recipe, RecipeError
 from .synthetic import make_tones_dataset
@@ -18,7 +18,11 @@ def _load_manifests(recipe: Recipe) -> DatasetDict:
     builder = "csv" if suffixes == {".csv"} else "json" if suffixes <= {".jsonl", ".json"} else None
     if builder is None:
         raise RecipeError(f"{recipe.path}: data.splits: manifests must all be .csv or all .jsonl, got {suffixes}")
-    splits = load_dataset(builder, data_files={split: str(path) for split, path in files.items()})
+    # One split at a time: loaded together, a split whose columns differ from the others fails inside datasets with
+    # a message that names neither the file nor the column.
+    splits = DatasetDict(
+        {split: load_dataset(builder, data_files=str(path), split="train") for split, path in files.items()}
+    )
     for split, dataset in splits.items():
         for column in (data.audio_column, data.text_column, data.label_column):
             if column not in dataset.column_names:
@@ -34,23 +38,25 @@ def _load_manifests(recipe: Recipe) -> DatasetDict:
 def _encode_labels(splits: DatasetDict, labels: list[str], origin: str) -> DatasetDict:
     label2id = {name: i for i, name in enumerate(labels)}
 
-    def encode(row: dict, index: int) -> dict:
+    def encode(row: dict, index: int, split: str) -> dict:
         name = str(row["label"])
         if name not in label2id:
             raise RecipeError(
-                f"{origin}: row {index} (audio {row['audio']['path'] if isinstance(row['audio'], dict) else '?'}) "
+                f"{origin}: {split} split, row {index} (audio "
+                f"{row['audio']['path'] if isinstance(row['audio'], dict) else '?'}) "
                 f"has label {name!r}, which is not one of the classes {labels}"
             )
         return {"label": label2id[name]}
 
-    return DatasetDict(
-        {
-            split: ds.cast_column("audio", Audio(decode=False))
-            .map(encode, with_indices=True)
-            .cast_column("audio", Audio())
-            for split, ds in splits.items()
-        }
-    )
+    def encode_split(split: str, ds):
+        ds = ds.cast_column("audio", Audio(decode=False))
+        # The label column is a string column: without `features`, map would store the class ids back as strings.
+        features = ds.features.copy()
+        features["label"] = ClassLabel(names=labels)
+        ds = ds.map(encode, with_indices=True, fn_kwargs={"split": split}, features=features)
+        return ds.cast_column("audio", Audio())
+
+    return DatasetDict({split: encode_split(split, ds) for split, ds in splits.items()})
 
 
 def load_splits(recipe: Recipe) -> tuple[DatasetDict, list[str]]:

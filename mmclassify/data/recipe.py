@@ -8,6 +8,8 @@ when one is wrong. A recipe name without `.yaml` (e.g. `demo`) is looked up amon
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..configuration import AudioTextConfig
+from .synthetic import make_tones_dataset
 
 
 class RecipeError(ValueError):
@@ -83,6 +86,7 @@ class Recipe:
 
 
 _MODEL_OPTIONS = {f.name for f in dataclasses.fields(AudioTextConfig)} - {"audio_config", "text_config"}
+_OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(AudioTextConfig) if f.name in _MODEL_OPTIONS}
 
 
 def shipped_recipes() -> dict[str, Path]:
@@ -114,6 +118,31 @@ def _apply_override(raw: dict[str, Any], override: str, origin: str) -> None:
     node[leaf] = yaml.safe_load(value)
 
 
+# YAML 1.1 (PyYAML) reads a number with an exponent but no dot, such as 1e-4, as a string.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _checked(default: Any, value: Any, name: str, origin: str) -> Any:
+    """`value` for the field `name` whose default is `default`, of the default's type; else a `RecipeError`."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise RecipeError(f"{origin}: field '{name}' must be a boolean (true or false), got {value!r}")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+            value = float(value)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise RecipeError(f"{origin}: field '{name}' must be a number, got {value!r}")
+        if isinstance(default, int):
+            if not float(value).is_integer():
+                raise RecipeError(f"{origin}: field '{name}' must be a whole number, got {value!r}")
+            return int(value)
+        return float(value)
+    if isinstance(default, (str, dict, list)) and not isinstance(value, type(default)):
+        raise RecipeError(f"{origin}: field '{name}' must be a {type(default).__name__}, got {value!r}")
+    return value
+
+
 def _section(cls: type, raw: Any, name: str, origin: str):
     if raw is None:
         return cls()
@@ -123,18 +152,8 @@ def _section(cls: type, raw: Any, name: str, origin: str):
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise RecipeError(f"{origin}: unknown field(s) {', '.join(f'{name}.{k}' for k in unknown)}")
-    for key, value in raw.items():
-        default = getattr(cls(), key)
-        if isinstance(default, bool) != isinstance(value, bool) and default is not None:
-            raise RecipeError(f"{origin}: field '{name}.{key}' must be a boolean, got {value!r}")
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise RecipeError(f"{origin}: field '{name}.{key}' must be a number, got {value!r}")
-            if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
-                raise RecipeError(f"{origin}: field '{name}.{key}' must be a whole number, got {value!r}")
-        if isinstance(default, (str, dict)) and not isinstance(value, type(default)):
-            raise RecipeError(f"{origin}: field '{name}.{key}' must be a {type(default).__name__}, got {value!r}")
-    return cls(**raw)
+    defaults = cls()
+    return cls(**{key: _checked(getattr(defaults, key), value, f"{name}.{key}", origin) for key, value in raw.items()})
 
 
 def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | None = None) -> Recipe:
@@ -149,6 +168,7 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | N
     bad = sorted(set(model_raw) - _MODEL_OPTIONS)
     if bad:
         raise RecipeError(f"{origin}: unknown field(s) {', '.join('model.' + k for k in bad)}")
+    model_raw = {k: _checked(_OPTION_DEFAULTS.get(k), v, f"model.{k}", origin) for k, v in model_raw.items()}
     recipe = Recipe(
         data=_section(DataSection, raw.get("data"), "data", origin),
         model=_section(ModelSection, {**encoders, "options": model_raw}, "model", origin),
@@ -157,6 +177,23 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | N
     )
     if recipe.data.source not in ("tones", "manifest"):
         raise RecipeError(f"{origin}: data.source must be 'tones' or 'manifest', got {recipe.data.source!r}")
+    labels = recipe.data.labels
+    if labels is not None and (
+        not isinstance(labels, list) or not labels or not all(isinstance(x, (str, int)) for x in labels)
+    ):
+        raise RecipeError(f"{origin}: field 'data.labels' must be a list of class names, got {labels!r}")
+    if recipe.data.source == "tones":
+        generator = inspect.signature(make_tones_dataset).parameters
+        unknown = sorted(set(recipe.data.generator) - set(generator))
+        if unknown:
+            raise RecipeError(
+                f"{origin}: unknown field(s) {', '.join('data.generator.' + k for k in unknown)} "
+                f"(fields: {', '.join(generator)})"
+            )
+        recipe.data.generator = {
+            k: _checked(generator[k].default, v, f"data.generator.{k}", origin)
+            for k, v in recipe.data.generator.items()
+        }
     if recipe.data.source == "manifest" and "train" not in recipe.data.splits:
         raise RecipeError(f"{origin}: data.splits must name at least a 'train' manifest file")
     if recipe.training.epochs < 1 or recipe.training.batch_size < 1:
