@@ -2,7 +2,8 @@
 
 `evaluate.load("accuracy")` fetches its script from the Hub; loading our own modules by path works offline and
 keeps each metric's name unambiguous: `weighted_accuracy` (plain accuracy), `unweighted_accuracy` (mean per-class
-recall) and `macro_f1`.
+recall) and `macro_f1`. Each module is a single self-contained file, like evaluate's own metric scripts, so their
+`MetricInfo` boilerplate repeats.
 """
 
 from __future__ import annotations

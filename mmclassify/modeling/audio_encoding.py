@@ -21,11 +21,11 @@ from torch import nn
 from .masking import lengths_to_mask, masked_normalize
 
 
-class MaskedGroupNorm(nn.GroupNorm):
-    """GroupNorm with one group per channel whose statistics skip the padded frames.
+class ValidLengths:
+    """Holds the valid lengths of the batch being encoded, set with `valid_lengths(...)` around the encoder's forward.
 
-    The valid lengths of the current batch are set with `valid_lengths(...)` around the encoder's forward, because
-    the encoder's own forward passes nothing but the features to its normalisation layers.
+    The encoders' own forward passes pass nothing but the features to their inner layers, so the layers that must
+    skip padding are told the lengths this way, for the duration of one forward pass.
     """
 
     lengths: torch.Tensor | None = None
@@ -37,6 +37,10 @@ class MaskedGroupNorm(nn.GroupNorm):
             yield
         finally:
             self.lengths = None
+
+
+class MaskedGroupNorm(ValidLengths, nn.GroupNorm):
+    """GroupNorm with one group per channel whose statistics skip the padded frames."""
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # features: [batch, channels, frames]
         # Without padding (every clip as long as the batch), plain GroupNorm gives the same result, faster.
@@ -47,25 +51,15 @@ class MaskedGroupNorm(nn.GroupNorm):
         return normalized * self.weight[None, :, None] + self.bias[None, :, None]
 
 
-class MaskedPositionalConvEmbedding(nn.Module):
+class MaskedPositionalConvEmbedding(ValidLengths, nn.Module):
     """data2vec-audio's stack of positional convolutions, with padded frames zeroed after every convolution.
 
     Holds the original `layers`, so parameter names are unchanged. Valid frame counts are set with `valid_lengths`.
     """
 
-    lengths: torch.Tensor | None = None
-
     def __init__(self, layers: nn.ModuleList):
         super().__init__()
         self.layers = layers
-
-    @contextlib.contextmanager
-    def valid_lengths(self, lengths: torch.Tensor) -> Iterator[None]:
-        self.lengths = lengths
-        try:
-            yield
-        finally:
-            self.lengths = None
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:  # hidden_states: [batch, frames, hidden]
         hidden_states = hidden_states.transpose(1, 2)
