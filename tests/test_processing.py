@@ -246,7 +246,7 @@ def test_corrupt_file_names_the_path(processor, tmp_path):
 def test_zero_sample_file_names_the_path(processor, tmp_path):
     empty = tmp_path / "empty.wav"
     soundfile.write(empty, np.zeros(0, dtype=np.float32), RATE)
-    with pytest.raises(AudioError, match=r"empty\.wav: "):
+    with pytest.raises(AudioError, match=r"empty\.wav: the clip has no samples"):
         processor(audio=[str(empty)])
 
 

@@ -23,9 +23,13 @@ def _decode_file(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no such audio file")
     try:
-        samples = AudioDecoder(str(path)).get_all_samples()
+        decoder = AudioDecoder(str(path))
     except Exception as err:  # torchcodec raises several types for unreadable files
         raise AudioError(f"{path}: could not decode audio ({err})") from err
+    try:
+        samples = decoder.get_all_samples()
+    except RuntimeError as err:  # the header was readable, but no audio frame came out of the file
+        raise AudioError(f"{path}: the clip has no samples (no audio frame could be decoded)") from err
     return samples.data, samples.sample_rate
 
 
