@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from huggingface_hub.errors import StrictDataclassError
@@ -43,13 +44,28 @@ def tokenizer_from_texts(texts: Iterable[str]) -> BertTokenizerFast:
     return BertTokenizerFast(vocab=vocab, do_lower_case=True)
 
 
+def _reject_unknown(unknown: Iterable[str], where: str, config_name: str) -> None:
+    # Configs keep any keyword as an attribute, so a misspelt setting would otherwise be silently ignored.
+    if unknown:
+        fields = ", ".join(f"{where}.{key}" for key in sorted(unknown))
+        raise RecipeError(f"unknown field(s) {fields}: {config_name} has no such setting")
+
+
 def _checked_config(config_class: type, settings: dict, where: str):
     """`config_class(**settings)`, or a `RecipeError` that names the recipe section and says what is wrong."""
+    _reject_unknown(set(settings) - {f.name for f in dataclasses.fields(config_class)}, where, config_class.__name__)
     try:
         return config_class(**settings)
     except (StrictDataclassError, ValueError, TypeError) as err:
         message = str(err).strip().splitlines()[-1].strip().removeprefix("ValueError: ")  # the validator's own
         raise RecipeError(f"invalid {where} setting: {message}") from err
+
+
+def _pretrained_config(name_or_path: str, overrides: dict, where: str):
+    """A checkpoint's config with the recipe's overrides applied; unknown override names are an error."""
+    config, unused = AutoConfig.from_pretrained(name_or_path, return_unused_kwargs=True, **overrides)
+    _reject_unknown(unused, where, f"{type(config).__name__} of {name_or_path}")
+    return config
 
 
 def build_model_and_processor(
@@ -68,17 +84,18 @@ def build_model_and_processor(
             sampling_rate=audio_config.sampling_rate, do_normalize=True, return_attention_mask=True
         )
     else:
-        audio_config = AutoConfig.from_pretrained(section.audio_encoder, **section.audio_config)
+        audio_config = _pretrained_config(section.audio_encoder, section.audio_config, "model.audio_config")
         audio_model = AutoModel.from_pretrained(section.audio_encoder, config=audio_config)
         feature_extractor = AutoFeatureExtractor.from_pretrained(section.audio_encoder)
 
     if section.text_encoder == SCRATCH_TEXT:
         tokenizer = tokenizer_from_texts(train_texts)
-        text_config = BertConfig(vocab_size=len(tokenizer), **{**SCRATCH_BERT_DEFAULTS, **section.text_config})
+        settings = {"vocab_size": len(tokenizer), **SCRATCH_BERT_DEFAULTS, **section.text_config}
+        text_config = _checked_config(BertConfig, settings, "model.text_config")
         text_model = BertModel(text_config)
     else:
         tokenizer = AutoTokenizer.from_pretrained(section.text_encoder)
-        text_config = AutoConfig.from_pretrained(section.text_encoder, **section.text_config)
+        text_config = _pretrained_config(section.text_encoder, section.text_config, "model.text_config")
         text_model = AutoModel.from_pretrained(section.text_encoder, config=text_config)
 
     model = AudioTextForSequenceClassification.from_audio_text_pretrained(

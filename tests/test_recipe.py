@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_bert_config
 from tiny_recipes import DEMO_RECIPE
+from transformers import BertModel, BertTokenizerFast
 
 import mmclassify
 from mmclassify.building import build_model_and_processor
@@ -269,3 +271,33 @@ def test_bad_model_option_values_fail_when_the_model_is_built(override, expected
     with pytest.raises(RecipeError) as info:
         build_model_and_processor(recipe.model, ["mismatch", "match"], ["a low tone"])
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model.audio_config.n_mel=32", "model.audio_config.n_mel: SpectrogramCNNConfig has no such setting"),
+        ("model.text_config.hiden_size=32", "model.text_config.hiden_size: BertConfig has no such setting"),
+    ],
+)
+def test_misspelt_encoder_settings_fail_when_the_model_is_built(override, expected):
+    recipe = load_recipe(DEMO_RECIPE, [override])
+    with pytest.raises(RecipeError, match=expected):
+        build_model_and_processor(recipe.model, ["mismatch", "match"], ["a low tone"])
+
+
+def test_pretrained_encoder_settings_are_applied_and_misspelt_ones_refused(tmp_path):
+    BertModel(tiny_bert_config()).save_pretrained(tmp_path / "bert")
+    BertTokenizerFast(
+        vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "tone"])}
+    ).save_pretrained(tmp_path / "bert")
+    good = load_recipe(
+        DEMO_RECIPE, [f"model.text_encoder={tmp_path / 'bert'}", "model.text_config.hidden_dropout_prob=0.0"]
+    )
+    model, _ = build_model_and_processor(good.model, ["mismatch", "match"], [])
+    assert model.text_encoder.config.hidden_dropout_prob == 0.0
+    bad = load_recipe(DEMO_RECIPE, [f"model.text_encoder={tmp_path / 'bert'}", "model.text_config.hidden_dropout=0.0"])
+    with pytest.raises(
+        RecipeError, match=r"model\.text_config\.hidden_dropout: BertConfig of .*bert has no such setting"
+    ):
+        build_model_and_processor(bad.model, ["mismatch", "match"], [])
