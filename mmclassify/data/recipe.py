@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..configuration import AudioTextConfig
+from ..metrics import METRIC_NAMES
 from .synthetic import make_tones_dataset
 
 
@@ -196,6 +197,10 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | N
         }
     if recipe.data.source == "manifest" and "train" not in recipe.data.splits:
         raise RecipeError(f"{origin}: data.splits must name at least a 'train' manifest file")
+    if recipe.training.select_metric not in METRIC_NAMES:  # all higher-is-better, as model selection assumes
+        raise RecipeError(
+            f"{origin}: training.select_metric {recipe.training.select_metric!r} is not one of {list(METRIC_NAMES)}"
+        )
     if recipe.training.epochs < 1 or recipe.training.batch_size < 1:
         raise RecipeError(f"{origin}: training.epochs and training.batch_size must be at least 1")
     return recipe
