@@ -28,8 +28,9 @@ SetOption = Annotated[
 
 
 def _setup_logging() -> None:
-    # accelerate's logger logs on the main process only; transformers' own chatter stays at warnings.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mmclassify's progress at INFO (accelerate's logger logs it on the main process only); the libraries' own
+    # chatter (accelerate notes every file of every checkpoint it saves) stays at warnings.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mmclassify").setLevel(logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

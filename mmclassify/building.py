@@ -87,8 +87,11 @@ def build_model_and_processor(
     if section.audio_encoder == SCRATCH_AUDIO:
         audio_config = _checked_config(SpectrogramCNNConfig, section.audio_config, "model.audio_config")
         audio_model = SpectrogramCNNModel(audio_config)
+        # The waveform keeps its level when the spectrogram does (normalization "none"): the level is then a cue.
         feature_extractor = Wav2Vec2FeatureExtractor(
-            sampling_rate=audio_config.sampling_rate, do_normalize=True, return_attention_mask=True
+            sampling_rate=audio_config.sampling_rate,
+            do_normalize=audio_config.normalization != "none",
+            return_attention_mask=True,
         )
     else:
         audio_config = _pretrained_config(section.audio_encoder, section.audio_config, "model.audio_config")
@@ -112,4 +115,5 @@ def build_model_and_processor(
         label2id={label: i for i, label in enumerate(labels)},
         **section.options,
     )
-    return model, AudioTextProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+    processor = AudioTextProcessor(feature_extractor, tokenizer, trim_silence_db=section.trim_silence_db or None)
+    return model, processor

@@ -29,6 +29,18 @@ class SpectrogramCNNConfig(PreTrainedConfig):
         num_hidden_layers: Self-attention layers over time after the convolutions.
         num_attention_heads: Heads of those layers.
         dropout: Dropout inside the attention layers.
+        normalization: How each clip's log-mel features are normalised. `"clip"`: one mean and variance over all
+            bands, which removes the recording level and keeps the spectral shape (timbre, pitch: emotion, sound
+            events). `"band"`: each mel band's mean over the clip's frames is removed first (cepstral mean
+            normalisation, as in speech recognition), which also removes the microphone's and the room's
+            colouring, for tasks that must generalise across speakers and recording set-ups. `"none"`: the log-mel
+            values as they are, and the processor leaves the waveform's level alone too, so how loud a clip is
+            stays a cue (arousal in emotion: anger is loud, sadness quiet) where all clips were recorded alike.
+        frequency_warp: Vocal-tract-length perturbation in training: each clip's mel axis is stretched by a random
+            factor in [1 - frequency_warp, 1 + frequency_warp], as a new speaker's vocal tract would. 0: off.
+        random_lowpass: Bandwidth augmentation in training: the chance that a clip is low-passed at a random mel band
+            (from an eighth of the bands up), with a random roll-off, before the log, as a narrow-band microphone,
+            a phone line or a low-rate recording would do it. Teaches the model to do without the high bands. 0: off.
         time_masks, time_mask_width: SpecAugment in training: how many spans of frames to blank per clip, and
             the longest span (frames). 0 masks: off.
         freq_masks, freq_mask_width: the same for spans of mel bands.
@@ -45,6 +57,9 @@ class SpectrogramCNNConfig(PreTrainedConfig):
     num_hidden_layers: int = 1
     num_attention_heads: int = 4
     dropout: float = 0.1
+    normalization: str = "clip"
+    frequency_warp: float = 0.0
+    random_lowpass: float = 0.0
     time_masks: int = 0
     time_mask_width: int = 10
     freq_masks: int = 0
@@ -59,6 +74,12 @@ class SpectrogramCNNConfig(PreTrainedConfig):
             )
         if not self.conv_channels:
             raise ValueError("conv_channels must name at least one convolution block.")
+        if self.normalization not in ("clip", "band", "none"):
+            raise ValueError(f"normalization must be 'clip', 'band' or 'none', got {self.normalization!r}.")
+        if not 0.0 <= self.random_lowpass <= 1.0:
+            raise ValueError(f"random_lowpass must be in [0, 1], got {self.random_lowpass}.")
+        if not 0.0 <= self.frequency_warp < 1.0:
+            raise ValueError(f"frequency_warp must be in [0, 1), got {self.frequency_warp}.")
 
 
 @strict

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .data.audio import AudioInput, load_audio
+from .data.audio import AudioInput, load_audio, trim_silence
 
 # The shortest clip an encoder can turn into one frame is 25 ms (one wav2vec2 frame, one 400-point FFT at
 # 16 kHz); shorter clips are extended with silence so they still get a prediction.
@@ -32,6 +32,9 @@ class AudioTextProcessor(ProcessorMixin):
     padding out of every clip's result. Texts are tokenised and padded; their mask is returned as
     `text_attention_mask` so the two masks do not collide.
 
+    With `trim_silence_db`, each clip's leading and trailing stretches quieter than that many dB below its loudest
+    10 ms are cut first (`mmclassify.data.audio.trim_silence`).
+
     Example:
 
     ```python
@@ -41,7 +44,9 @@ class AudioTextProcessor(ProcessorMixin):
     ```
     """
 
-    def __init__(self, feature_extractor, tokenizer):
+    def __init__(self, feature_extractor, tokenizer, trim_silence_db: float | None = None):
+        # Saved with the processor, so prediction trims clips exactly as training did.
+        self.trim_silence_db = trim_silence_db
         super().__init__(feature_extractor, tokenizer)
 
     @property
@@ -49,8 +54,11 @@ class AudioTextProcessor(ProcessorMixin):
         return self.feature_extractor.sampling_rate
 
     def load_audio(self, audio: AudioInput, sampling_rate: int | None = None, name: str | None = None):
-        """Decode / down-mix / resample one clip to the feature extractor's rate (see `mmclassify.data.audio`)."""
+        """Decode / down-mix / resample one clip to the feature extractor's rate (see `mmclassify.data.audio`), and
+        cut its leading and trailing silence if `trim_silence_db` is set."""
         waveform = load_audio(audio, self.sampling_rate, sampling_rate=sampling_rate, name=name)
+        if self.trim_silence_db:
+            waveform = trim_silence(waveform, self.sampling_rate, self.trim_silence_db)
         min_samples = math.ceil(MIN_DURATION_S * self.sampling_rate)
         if len(waveform) < min_samples:
             waveform = np.pad(waveform, (0, min_samples - len(waveform)))

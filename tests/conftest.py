@@ -52,10 +52,9 @@ _TINY_FRONT_END = dict(conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8
 _TINY_POS_CONV = dict(num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
 
 
-def tiny_cnn_config() -> SpectrogramCNNConfig:
-    return SpectrogramCNNConfig(
-        n_mels=16, conv_channels=(4, 8), hidden_size=TINY_WIDTH, num_hidden_layers=1, num_attention_heads=2
-    )
+def tiny_cnn_config(**overrides) -> SpectrogramCNNConfig:
+    settings = dict(n_mels=16, conv_channels=(4, 8), hidden_size=TINY_WIDTH, num_hidden_layers=1, num_attention_heads=2)
+    return SpectrogramCNNConfig(**{**settings, **overrides})
 
 
 def tiny_wav2vec2_group_config() -> Wav2Vec2Config:
@@ -109,6 +108,9 @@ def tiny_bert_config() -> BertConfig:
 
 AUDIO_CONFIGS: dict[str, Callable[[], PreTrainedConfig]] = {
     "spectrogram-cnn": tiny_cnn_config,
+    "spectrogram-cnn-band-norm": lambda: SpectrogramCNNConfig(
+        **{**tiny_cnn_config().to_dict(), "normalization": "band"}
+    ),
     "wav2vec2-group-norm": tiny_wav2vec2_group_config,
     "wav2vec2-layer-norm": tiny_wav2vec2_layer_config,
     "hubert": tiny_hubert_config,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,31 @@ def test_the_distribution_installs_no_top_level_cli_module(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+def test_the_wheel_holds_every_module_metric_and_recipe(tmp_path):
+    """`pip install .` (not editable) must ship every subpackage: a package left out of pyproject's list only shows
+    as an ImportError on a user's machine, since the editable install used here finds it in the tree anyway."""
+    repository = Path(__file__).resolve().parents[1]
+    # Built from a copy of the sources, so setuptools' `build/` folder never lands in the working tree.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "mmclassify", "cli", "recipes"):
+        copy = shutil.copytree if (repository / name).is_dir() else shutil.copy2
+        copy(repository / name, source / name, **({"symlinks": True} if copy is shutil.copytree else {}))
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if build.returncode != 0 and "No module named" in build.stderr:
+        pytest.skip(f"cannot build a wheel here: {build.stderr.strip().splitlines()[-1]}")
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("mmclassify-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    expected = {str(p.relative_to(repository)) for p in (repository / "mmclassify").rglob("*.py")}
+    expected |= {f"mmclassify_cli/{p.name}" for p in (repository / "cli").glob("*.py")}
+    expected |= {f"mmclassify/recipes/{p.name}" for p in (repository / "recipes").glob("*.yaml")}
+    assert expected - shipped == set()

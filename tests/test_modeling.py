@@ -350,7 +350,7 @@ def test_spec_augment_masks_spans_in_training_only():
     torch.manual_seed(0)
     model = SpectrogramCNNModel(config)
     waveform = torch.randn(4, 8000)
-    features = model._log_mel(waveform)
+    features = torch.log(model._mel_power(waveform) + 1e-6)
     masked = model._spec_augment(features)
     blank_frames = (masked == 0).all(dim=1).sum(-1)  # frames blanked across every band
     blank_bands = (masked == 0).all(dim=2).sum(-1)
@@ -362,3 +362,49 @@ def test_spec_augment_masks_spans_in_training_only():
     first = model(waveform).last_hidden_state
     torch.manual_seed(2)
     assert not torch.allclose(first, model(waveform).last_hidden_state)
+
+
+def test_frequency_warp_stretches_each_clips_mel_axis_by_its_own_factor():
+    config = tiny_cnn_config()
+    config.frequency_warp = 0.2
+    model = SpectrogramCNNModel(config)
+    bands, frames = config.n_mels, 5
+    ramp = torch.arange(bands, dtype=torch.float32)[None, :, None].expand(6, bands, frames).clone()
+    ramp[:, :, -2:] = 0.0  # padded frames
+    torch.manual_seed(0)
+    warped = model._warp_frequencies(ramp)
+    assert warped.shape == ramp.shape and torch.equal(warped[:, :, -2:], ramp[:, :, -2:])  # padding stays zero
+    # Band i reads band i / factor: where that stays inside the axis, a ramp becomes a ramp of slope 1 / factor.
+    slopes = warped[:, 1, 0] - warped[:, 0, 0]
+    assert ((slopes > 1 / 1.2 - 1e-4) & (slopes < 1 / 0.8 + 1e-4)).all() and slopes.std() > 0.01
+    inside = warped[:, : int(bands * 0.8), 0]
+    assert torch.allclose(inside, torch.arange(inside.shape[1])[None, :] * slopes[:, None], atol=1e-4)
+    # Anchored at the lowest band, frames untouched: each frame of a clip is warped alike.
+    assert torch.allclose(warped[:, :, 0], warped[:, :, 2])
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (dict(normalization="utterance"), "normalization must be 'clip', 'band' or 'none'"),
+        (dict(frequency_warp=1.0), "\\[0, 1\\)"),
+        (dict(random_lowpass=1.5), "random_lowpass must be in \\[0, 1\\]"),
+    ],
+)
+def test_invalid_spectrogram_settings_raise(setting, message):
+    with pytest.raises((ValueError, StrictDataclassClassValidationError), match=message):
+        tiny_cnn_config(**setting)
+
+
+def test_random_lowpass_attenuates_only_the_bands_above_each_clips_cutoff():
+    model = SpectrogramCNNModel(tiny_cnn_config(random_lowpass=1.0))
+    torch.manual_seed(0)
+    mel = torch.ones(8, model.config.n_mels, 3)
+    filtered = model._random_lowpass(mel)[:, :, 0]
+    lowest = model.config.n_mels // 8
+    assert torch.equal(filtered[:, :lowest], torch.ones(8, lowest))  # the cut-off is never below an eighth
+    assert (filtered[:, 1:] <= filtered[:, :-1]).all() and (filtered[:, -1] < 0.5).all()  # falls above it
+    assert filtered[:, -1].std() > 0  # each clip its own cut-off and roll-off
+    half = SpectrogramCNNModel(tiny_cnn_config(random_lowpass=0.5))
+    untouched = (half._random_lowpass(torch.ones(400, half.config.n_mels, 1))[:, -1, 0] == 1.0).float().mean()
+    assert 0.4 < untouched < 0.6

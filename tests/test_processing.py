@@ -16,7 +16,7 @@ from datasets import Audio, Dataset
 from transformers import Wav2Vec2Config
 
 from mmclassify import AudioTextProcessor
-from mmclassify.data.audio import AudioError
+from mmclassify.data.audio import AudioError, trim_silence
 
 RATE = 16000
 FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
@@ -312,3 +312,46 @@ def test_clips_shorter_than_25_ms_still_get_a_prediction(processor, make_model, 
         out = make_model(audio_config())(**inputs)
     assert out.audio_frame_mask.sum() >= 1
     assert torch.isfinite(out.logits).all()
+
+
+# --- silence trimming -----------------------------------------------------------------------------------------
+
+
+def padded_with_silence(lead: float, trail: float, floor: float = 1e-4) -> np.ndarray:
+    """0.3 s of tone between `lead` and `trail` seconds of faint noise (`floor` amplitude, about -70 dB)."""
+    rng = np.random.default_rng(0)
+    parts = [
+        floor * rng.standard_normal(int(lead * RATE)),
+        tone(440.0, RATE, 0.3),
+        floor * rng.standard_normal(int(trail * RATE)),
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_trim_silence_cuts_leading_and_trailing_quiet_and_keeps_the_sound():
+    clip = padded_with_silence(0.2, 0.3)
+    trimmed = trim_silence(clip, RATE, top_db=30)
+    # The 0.3 s of sound and at most 20 ms (+ one 10 ms frame of rounding) on either side.
+    assert 0.3 * RATE <= len(trimmed) <= (0.3 + 2 * 0.03) * RATE
+    loud = np.abs(clip) > 0.01  # the tone's samples (the noise stays below 0.001)
+    assert (np.abs(trimmed) > 0.01).sum() == loud.sum()  # every sample of the sound is kept
+
+
+def test_trim_silence_keeps_quiet_gaps_inside_and_silent_or_tiny_clips_whole():
+    gap = np.concatenate([padded_with_silence(0.0, 0.2), padded_with_silence(0.0, 0.0)])
+    assert len(trim_silence(gap, RATE, top_db=30)) >= 0.8 * RATE - 0.03 * RATE  # the inner 0.2 s stay
+    silent = np.zeros(RATE, np.float32)
+    assert len(trim_silence(silent, RATE, top_db=30)) == RATE
+    assert len(trim_silence(np.ones(100, np.float32), RATE, top_db=30)) == 100
+
+
+def test_processor_trims_when_asked_and_saves_the_setting(processor, tmp_path):
+    clip = padded_with_silence(0.2, 0.3)
+    trimming = AudioTextProcessor(processor.feature_extractor, processor.tokenizer, trim_silence_db=30.0)
+    assert int(processor(audio=clip, sampling_rate=RATE)["attention_mask"].sum()) == len(clip)
+    trimmed_length = int(trimming(audio=clip, sampling_rate=RATE)["attention_mask"].sum())
+    assert trimmed_length == len(trim_silence(clip, RATE, 30.0)) < 0.4 * RATE
+    trimming.save_pretrained(tmp_path)
+    reloaded = AudioTextProcessor.from_pretrained(tmp_path)
+    assert reloaded.trim_silence_db == 30.0
+    assert int(reloaded(audio=clip, sampling_rate=RATE)["attention_mask"].sum()) == trimmed_length

@@ -212,6 +212,7 @@ def test_wrong_type_in_a_file(tmp_path):
         ("training.epochs=0", "training.epochs"),
         ("training.batch_size=0", "training.batch_size"),
         ("data.source=manifest", "data.path must name the manifest, or data.splits a 'train' manifest file"),
+        ("model.trim_silence_db=-5", "model.trim_silence_db must not be negative"),
     ],
 )
 def test_invalid_values_are_errors(override, expected):

@@ -88,3 +88,25 @@ def load_audio(
     if rate != target_sampling_rate:
         waveform = torchaudio.functional.resample(waveform, int(rate), target_sampling_rate)
     return waveform.numpy()
+
+
+def trim_silence(waveform: np.ndarray, sampling_rate: int, top_db: float) -> np.ndarray:
+    """`waveform` without its leading and trailing stretches quieter than `top_db` dB below its loudest 10 ms.
+
+    Recordings of one corpus can carry very different amounts of silence around the same words (FSDD: from 0.01 s
+    to 0.2 s on each side); a model that averages over time would then hear the silence as part of the class.
+    20 ms are kept on either side of the sound so onsets and releases are not clipped; a clip that is silent
+    throughout is returned whole.
+    """
+    hop = max(sampling_rate // 100, 1)
+    frames = len(waveform) // hop
+    if frames < 2:
+        return waveform
+    energy = (waveform[: frames * hop].astype(np.float64).reshape(frames, hop) ** 2).mean(axis=1)
+    if energy.max() <= 0.0:
+        return waveform
+    level_db = 10.0 * np.log10(np.maximum(energy, energy.max() * 1e-12) / energy.max())
+    sound = np.flatnonzero(level_db > -top_db)
+    start = max(sound[0] - 2, 0) * hop
+    end = len(waveform) if sound[-1] + 3 >= frames else (sound[-1] + 3) * hop
+    return waveform[start:end]

@@ -66,6 +66,9 @@ class ModelSection:
     text_encoder: str = "scratch-bert"  # or a BERT-family checkpoint, e.g. bert-base-uncased
     audio_config: dict[str, Any] = field(default_factory=dict)  # overrides of the audio encoder's config
     text_config: dict[str, Any] = field(default_factory=dict)  # overrides of the text encoder's config
+    # The processor (saved with the model, so prediction does the same): cut each clip's leading and trailing
+    # audio quieter than this many dB below its loudest 10 ms (0 = keep every sample).
+    trim_silence_db: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)  # AudioTextConfig fields: fusion, modalities, ...
 
 
@@ -286,9 +289,9 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | N
     if unknown:
         raise RecipeError(f"{origin}: unknown section(s) {', '.join(unknown)} (sections: data, model, training)")
     model_raw = dict(raw.get("model") or {})
-    encoders = {
-        k: model_raw.pop(k) for k in ("audio_encoder", "text_encoder", "audio_config", "text_config") if k in model_raw
-    }
+    # The section's own fields (encoders, processor); every other key is an `AudioTextConfig` option.
+    own = {f.name for f in dataclasses.fields(ModelSection)} - {"options"}
+    encoders = {k: model_raw.pop(k) for k in own if k in model_raw}
     bad = sorted(set(model_raw) - _MODEL_OPTIONS)
     if bad:
         raise RecipeError(f"{origin}: unknown field(s) {', '.join('model.' + k for k in bad)}")
@@ -310,6 +313,8 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe", path: Path | N
         raise RecipeError(
             f"{origin}: training.select_metric {recipe.training.select_metric!r} is not one of {list(METRIC_NAMES)}"
         )
+    if recipe.model.trim_silence_db < 0:
+        raise RecipeError(f"{origin}: model.trim_silence_db must not be negative, got {recipe.model.trim_silence_db}")
     _check_training(recipe.training, origin)
     return recipe
 

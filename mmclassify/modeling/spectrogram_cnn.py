@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..configuration import SpectrogramCNNConfig
-from .masking import lengths_to_mask, masked_normalize
+from .masking import lengths_to_mask, masked_mean, masked_normalize
 
 
 @functools.lru_cache(maxsize=8)
@@ -80,7 +80,18 @@ class SpectrogramCNNModel(PreTrainedModel):
         )
         self.post_init()
 
-    def _log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+    def _random_lowpass(self, mel: torch.Tensor) -> torch.Tensor:
+        """Low-pass a random `random_lowpass` share of the clips (mel power `[batch, n_mels, frames]`): above a
+        random cut-off band the power falls by a random 0.5 to 3 nepers per band, down to the log's floor."""
+        batch, n_mels, _ = mel.shape
+        chosen = torch.rand(batch, device=mel.device) < self.config.random_lowpass
+        cutoff = torch.empty(batch, device=mel.device).uniform_(n_mels / 8, n_mels)
+        rolloff = torch.empty(batch, device=mel.device).uniform_(0.5, 3.0)
+        bands = torch.arange(n_mels, device=mel.device)[None, :]
+        attenuation = (bands - cutoff[:, None]).clamp(min=0.0) * rolloff[:, None] * chosen[:, None]
+        return mel * torch.exp(-attenuation)[:, :, None]
+
+    def _mel_power(self, waveform: torch.Tensor) -> torch.Tensor:
         # Window and filterbank are made per call rather than held as buffers: they are tiny, and buffers computed
         # in __init__ break `from_pretrained`, which builds the model on the meta device.
         config = self.config
@@ -97,12 +108,29 @@ class SpectrogramCNNModel(PreTrainedModel):
             center=False,
         )  # [batch, n_fft // 2 + 1, frames]
         filterbank = _mel_filterbank(config.n_fft // 2 + 1, config.n_mels, config.sampling_rate).to(waveform.device)
-        mel = torch.matmul(power.transpose(-1, -2), filterbank).transpose(-1, -2)
-        return torch.log(mel + 1e-6)
+        return torch.matmul(power.transpose(-1, -2), filterbank).transpose(-1, -2)
+
+    def _warp_frequencies(self, features: torch.Tensor) -> torch.Tensor:
+        """Stretch each clip's mel axis by its own random factor, anchored at the lowest band (VTLP, Jaitly & Hinton,
+        2013). Time is left untouched (the sampling grid is the identity along frames), so padding stays put."""
+        batch, n_mels, frames = features.shape
+        warp = self.config.frequency_warp
+        factors = torch.empty(batch, device=features.device).uniform_(1.0 - warp, 1.0 + warp)
+        # Band i of the output reads band i / factor of the input; grid_sample's coordinates run from -1 to 1.
+        source = torch.arange(n_mels, device=features.device)[None, :] / factors[:, None]
+        rows = (2.0 * source / (n_mels - 1) - 1.0)[:, :, None].expand(batch, n_mels, frames)
+        columns = torch.linspace(-1.0, 1.0, frames, device=features.device)[None, None, :].expand_as(rows)
+        grid = torch.stack([columns, rows], dim=-1)
+        warped = torch.nn.functional.grid_sample(
+            features[:, None], grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+        return warped[:, 0]
 
     def _spec_augment(self, features: torch.Tensor) -> torch.Tensor:
         """SpecAugment (Park et al., 2019): blank random spans of frames and of mel bands, per clip, in training."""
         config = self.config
+        if config.frequency_warp:
+            features = self._warp_frequencies(features)
         for _ in range(config.time_masks):
             features = torchaudio.functional.mask_along_axis_iid(features, config.time_mask_width, 0.0, axis=2)
         for _ in range(config.freq_masks):
@@ -134,12 +162,21 @@ class SpectrogramCNNModel(PreTrainedModel):
         sample_lengths = attention_mask.sum(-1)
         # The mel filterbank runs in float32 even under autocast: log of tiny half-precision powers underflows.
         with torch.autocast(device_type=input_values.device.type, enabled=False):
-            features = self._log_mel(input_values.float())  # [batch, n_mels, frames]
+            mel = self._mel_power(input_values.float())  # [batch, n_mels, frames]
+            if self.training and self.config.random_lowpass:
+                mel = self._random_lowpass(mel)
+            features = torch.log(mel + 1e-6)
         frames = torch.div(sample_lengths - self.config.n_fft, self.config.hop_length, rounding_mode="floor") + 1
         frame_mask = lengths_to_mask(frames.clamp(min=0), features.shape[-1])
-        # Per-clip normalisation over all bands of the clip's own frames: removes the recording level but, unlike
-        # per-band normalisation, keeps the spectral shape (which band is loud), which is what pitch and timbre are.
-        features = masked_normalize(features, frame_mask[:, None, :], dim=(-2, -1)) * frame_mask[:, None, :]
+        # Statistics over the clip's own frames only (see `SpectrogramCNNConfig.normalization`).
+        valid = frame_mask[:, None, :]
+        if self.config.normalization == "band":
+            # Only the mean per band: dividing each band by its own spread too would blow a band a microphone
+            # barely picks up (its noise floor) up to the size of the bands that carry the speech.
+            features = features - masked_mean(features, valid, dim=-1)
+        if self.config.normalization != "none":
+            features = masked_normalize(features, valid, dim=(-2, -1))
+        features = features * valid
         if self.training:
             features = self._spec_augment(features)
         hidden = features[:, None].to(self.projection.weight.dtype)  # [batch, 1, n_mels, frames]
