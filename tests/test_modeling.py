@@ -231,6 +231,19 @@ def test_weighted_layer_sum_on_the_last_layer_equals_the_plain_model(make_model,
     assert weighted.layer_weights.grad is not None and weighted.layer_weights.grad.abs().sum() > 0
 
 
+def test_weighted_layer_sum_turns_layerdrop_off_so_every_layer_is_there_to_sum(make_model, processor, tmp_path):
+    audio_config = tiny_wav2vec2_group_config()
+    audio_config.layerdrop = 0.9  # nearly every layer skipped in training: there would be no hidden states to stack
+    model = make_model(audio_config, use_weighted_layer_sum=True).train()
+    assert model.config.audio_config.layerdrop == 0.0 and model.audio_encoder.config.layerdrop == 0.0
+    inputs = padded_batch(processor)
+    for _ in range(3):
+        model(**inputs, labels=torch.tensor([0, 2])).loss.backward()
+    assert model.layer_weights.grad is not None
+    model.save_pretrained(tmp_path)
+    assert AudioTextConfig.from_pretrained(tmp_path).audio_config.layerdrop == 0.0
+
+
 # --- freezing -------------------------------------------------------------------------------------------------
 
 

@@ -80,6 +80,13 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
             make_padding_invariant(self.audio_encoder)
             self.audio_projection = nn.Linear(config.audio_config.hidden_size, width)
             if config.use_weighted_layer_sum:
+                if getattr(config.audio_config, "layerdrop", 0.0) > 0.0:
+                    # A dropped layer leaves no hidden state behind, and the weighted sum needs all of them.
+                    logger.warning(
+                        f"use_weighted_layer_sum: the audio encoder's layerdrop ({config.audio_config.layerdrop}) "
+                        "is set to 0, since the weighted sum needs every layer's output."
+                    )
+                    config.audio_config.layerdrop = 0.0
                 num_layers = config.audio_config.num_hidden_layers + 1
                 self.layer_weights = nn.Parameter(torch.ones(num_layers) / num_layers)
             pooled_width += width
