@@ -102,6 +102,11 @@ class AudioTextConfig(PreTrainedConfig):
         fusion_intermediate_size: Width of the blocks' feed-forward layers (default 4x `fusion_hidden_size`).
         fusion_dropout: Dropout inside the fusion blocks.
         classifier_dropout: Dropout before the classification head.
+        linear_classifier: Classify the pooled vectors with one linear layer instead of the default two-layer head
+            (Linear-GELU-Linear). The modalities then meet only in the fusion, so a `"concat"` ablation cannot
+            combine them beyond a weighted sum, as a test of the fusion needs; and what the fusion finds reaches the
+            encoders through one layer instead of two (a task that only the interaction of the modalities can
+            solve, trained from scratch, learns only this way: see recipes/fsdd_match.yaml).
         use_weighted_layer_sum: Use a learned softmax-weighted sum of the audio encoder's hidden layers instead of
             its last layer (as `Wav2Vec2ForSequenceClassification` does).
         freeze_feature_encoder: Freeze the convolutional waveform front-end of a wav2vec2-family audio encoder.
@@ -125,6 +130,7 @@ class AudioTextConfig(PreTrainedConfig):
     fusion_intermediate_size: int | None = None
     fusion_dropout: float = 0.1
     classifier_dropout: float = 0.1
+    linear_classifier: bool = False
     use_weighted_layer_sum: bool = False
     freeze_feature_encoder: bool = True
     freeze_audio_encoder: bool = False

@@ -208,6 +208,29 @@ def test_no_attentions_are_returned_unless_asked(make_model, processor):
     assert out.audio_to_text_attentions is None and out.text_to_audio_attentions is None
 
 
+@pytest.mark.parametrize("linear_classifier", [True, False])
+def test_linear_classifier_keeps_concat_additive_in_the_modalities(make_model, processor, linear_classifier, tmp_path):
+    # One linear layer after the concatenation makes the logits an audio part plus a text part: the modalities cannot
+    # interact, as the concat ablation of a match task must show. The two-layer head can make them interact.
+    model = make_model(fusion="concat", linear_classifier=linear_classifier, num_labels=2)
+    assert sum(isinstance(m, nn.Linear) for m in model.classifier) == (1 if linear_classifier else 2)
+    with torch.no_grad():
+        for linear in (m for m in model.classifier if isinstance(m, nn.Linear)):
+            linear.weight.normal_(std=0.5)  # away from the near-linear start of a freshly initialised GELU head
+    audio = [SHORT_CLIP, LONG_CLIP, SHORT_CLIP, LONG_CLIP]
+    text = [SHORT_TEXT, SHORT_TEXT, LONG_TEXT, LONG_TEXT]
+    with torch.no_grad():
+        logits = model(**processor(audio=audio, text=text, sampling_rate=16000)).logits
+    interaction = (logits[0] + logits[3] - logits[1] - logits[2]).abs().max().item()
+    assert interaction < 1e-4 if linear_classifier else interaction > 1e-2
+
+    model.save_pretrained(tmp_path)
+    reloaded = AudioTextForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.linear_classifier == linear_classifier
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**processor(audio=audio, text=text, sampling_rate=16000)).logits, logits)
+
+
 # --- weighted layer sum ---------------------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ class AudioTextPreTrainedModel(PreTrainedModel):
 
 class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
     """Audio encoder + text encoder -> projections -> N bidirectional cross-attention blocks -> masked mean
-    pooling of both streams -> classification head.
+    pooling of both streams -> classification head (two layers, or one with `linear_classifier`).
 
     `fusion="concat"` skips the blocks (late fusion of the pooled vectors); `modalities="audio"` or `"text"` builds
     the single-modality ablation of the same model.
@@ -107,13 +107,18 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
             )
             self.audio_final_norm = nn.LayerNorm(width)
             self.text_final_norm = nn.LayerNorm(width)
-        self.classifier = nn.Sequential(
-            nn.Dropout(config.classifier_dropout),
-            nn.Linear(pooled_width, width),
-            nn.GELU(),
-            nn.Dropout(config.classifier_dropout),
-            nn.Linear(width, config.num_labels),
-        )
+        if config.linear_classifier:
+            self.classifier = nn.Sequential(
+                nn.Dropout(config.classifier_dropout), nn.Linear(pooled_width, config.num_labels)
+            )
+        else:
+            self.classifier = nn.Sequential(
+                nn.Dropout(config.classifier_dropout),
+                nn.Linear(pooled_width, width),
+                nn.GELU(),
+                nn.Dropout(config.classifier_dropout),
+                nn.Linear(width, config.num_labels),
+            )
         self.post_init()
         self._freeze_as_configured()
 
