@@ -112,6 +112,10 @@ class AudioTextConfig(PreTrainedConfig):
         freeze_feature_encoder: Freeze the convolutional waveform front-end of a wav2vec2-family audio encoder.
         freeze_audio_encoder: Freeze the whole audio encoder.
         freeze_text_encoder: Freeze the whole text encoder.
+        max_duration: The longest audio, in seconds, the model classifies at once. A longer clip is classified in
+            overlapping windows of this length whose class probabilities are averaged, so memory is bounded by the
+            window, not the recording. Training sets it to the recipe's `training.max_duration` (the length of its
+            random crops) when that is set; unset, prediction uses 30 s windows.
     """
 
     model_type = "audio-text-classifier"
@@ -135,6 +139,7 @@ class AudioTextConfig(PreTrainedConfig):
     freeze_feature_encoder: bool = True
     freeze_audio_encoder: bool = False
     freeze_text_encoder: bool = False
+    max_duration: float | None = None
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -151,6 +156,8 @@ class AudioTextConfig(PreTrainedConfig):
                 f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_attention_heads "
                 f"({self.fusion_num_attention_heads})."
             )
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise ValueError(f"max_duration must be a positive number of seconds, got {self.max_duration}.")
 
     @property
     def uses_audio(self) -> bool:
@@ -166,3 +173,9 @@ class AudioTextConfig(PreTrainedConfig):
     ) -> AudioTextConfig:
         """Build a config from the configs of the two encoders (and fusion settings as keyword arguments)."""
         return cls(audio_config=audio_config.to_dict(), text_config=text_config.to_dict(), **kwargs)
+
+
+# The audio encoder's config is built through AutoConfig from its model_type (see `sub_configs_defaults`). Registered
+# here rather than in mmclassify/__init__.py so that this file is enough on its own: it is the configuration code a
+# model pushed to the Hub carries (mmclassify.hub), which transformers runs without mmclassify.
+AutoConfig.register(SpectrogramCNNConfig.model_type, SpectrogramCNNConfig, exist_ok=True)

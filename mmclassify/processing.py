@@ -24,6 +24,11 @@ def _is_one_clip(audio: AudioInput) -> bool:
     return isinstance(audio, (str, os.PathLike, np.ndarray, torch.Tensor, dict)) or hasattr(audio, "get_all_samples")
 
 
+def _name(clip: AudioInput, index: int) -> str:
+    """How errors name a clip: its path, or its place in the batch."""
+    return clip if isinstance(clip, str) else f"audio[{index}]"
+
+
 class AudioTextProcessor(ProcessorMixin):
     r"""Wraps an audio feature extractor (e.g. `Wav2Vec2FeatureExtractor`) and a tokenizer into one processor.
 
@@ -79,8 +84,9 @@ class AudioTextProcessor(ProcessorMixin):
 
         Args:
             audio: One clip or a list: file paths, arrays/tensors (with `sampling_rate`), `{"array",
-                "sampling_rate"}` dicts, or 🤗 datasets `Audio` values.
-            text: One text or a list, one per clip.
+                "sampling_rate"}` dicts, or 🤗 datasets `Audio` values. None in a list: that pair has no audio (it
+                is given as a silent clip, as modality dropout gives it in training).
+            text: One text or a list, one per clip. None in a list: that pair has no text (an empty text).
             sampling_rate: Rate of raw arrays in `audio` (file paths and dicts carry their own).
             padding, truncation, max_length: Text padding and truncation, as for any tokenizer; audio is always
                 padded to the longest clip of the batch.
@@ -91,8 +97,10 @@ class AudioTextProcessor(ProcessorMixin):
         data = {}
         if audio is not None:
             clips = [audio] if _is_one_clip(audio) else list(audio)
+            # A missing clip (None in the list) reads as silence, as modality dropout trained the model to hear it.
+            silence = {"array": np.zeros(1, np.float32), "sampling_rate": self.sampling_rate}
             arrays = [
-                self.load_audio(clip, sampling_rate, name=clip if isinstance(clip, str) else f"audio[{i}]")
+                self.load_audio(silence if clip is None else clip, sampling_rate, name=_name(clip, i))
                 for i, clip in enumerate(clips)
             ]
             features = self.feature_extractor(
@@ -105,7 +113,7 @@ class AudioTextProcessor(ProcessorMixin):
             data.update(features)
         if text is not None:
             encoded = self.tokenizer(
-                text if isinstance(text, str) else list(text),
+                text if isinstance(text, str) else ["" if t is None else t for t in text],  # None: no text
                 padding=padding,
                 truncation=truncation,
                 max_length=max_length,

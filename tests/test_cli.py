@@ -17,7 +17,7 @@ from mmclassify_cli.main import app
 from tiny_recipes import DEMO_RECIPE, TINY_TONES, write_wav
 from typer.testing import CliRunner
 
-COMMANDS = ("train", "evaluate", "predict", "demo")
+COMMANDS = ("train", "evaluate", "predict", "explain", "push", "demo")
 WIDE = {"COLUMNS": "200", "TERMINAL_WIDTH": "200", "NO_COLOR": "1"}
 TINY_DATA = "data.generator={train_size: 64, eval_size: 32, seed: 0}"
 
@@ -114,7 +114,7 @@ def test_predict_prints_the_label_and_every_class(trained, wav):
     result = invoke("predict", output_dir, "--audio", wav, "--text", "a deep tone", "--device", "cpu")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert re.fullmatch(r"(match|mismatch) \(\d\.\d{3}\)", lines[0])
+    assert re.fullmatch(r"(match|mismatch) \(\d\.\d{3}\), from audio\+text", lines[0])
     assert sorted(line.split()[0] for line in lines[1:]) == ["match", "mismatch"]
 
 

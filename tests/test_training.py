@@ -127,3 +127,14 @@ def test_fused_model_learns_the_built_in_task(tmp_path):
     assert losses[0] > 0.6  # about ln 2: the first epoch guesses
     assert losses[-1] < 0.5 * losses[0], losses
     assert results["test"]["weighted_accuracy"] >= 0.85, results["test"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "window"),
+    [([], None), (["training.max_duration=0.3"], 0.3), (["training.max_duration=0.3", "model.max_duration=2"], 2.0)],
+)
+def test_the_training_crop_length_becomes_the_prediction_window(tmp_path, overrides, window):
+    recipe = load_recipe(DEMO_RECIPE, [*TINY_TONES, "training.epochs=1", "training.report_to=none", *overrides])
+    train(recipe, tmp_path)
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).config.max_duration == window
+    assert AudioTextClassifier.from_pretrained(tmp_path, device="cpu").window == (window or 30.0)

@@ -17,22 +17,31 @@ class AudioError(ValueError):
     """An audio input that cannot be used; the message names the input and says what is wrong."""
 
 
-def _decode_file(path: str | os.PathLike | bytes, name: str | None = None) -> tuple[torch.Tensor, int]:
-    """Decode a file, or a file's bytes (as 🤗 datasets stores audio in Parquet), naming `name` in errors."""
+def open_decoder(path: str | os.PathLike | bytes, name: str | None = None):
+    """A torchcodec `AudioDecoder` for a file, or a file's bytes (as 🤗 datasets stores audio in Parquet); it has
+    read the header only. Raises `FileNotFoundError` or `AudioError` naming `name` (default: the path)."""
     from torchcodec.decoders import AudioDecoder  # imported here: it loads the FFmpeg libraries
 
     name = name or str(path)
     if not isinstance(path, bytes) and not Path(path).is_file():
         raise FileNotFoundError(f"{name}: no such audio file")
     try:
-        decoder = AudioDecoder(path if isinstance(path, bytes) else str(path))
+        return AudioDecoder(path if isinstance(path, bytes) else str(path))
     except Exception as err:  # torchcodec raises several types for unreadable files
         raise AudioError(f"{name}: could not decode audio ({err})") from err
+
+
+def _all_samples(decoder: Any, name: str) -> tuple[torch.Tensor, int]:
     try:
         samples = decoder.get_all_samples()
     except RuntimeError as err:  # the header was readable, but no audio frame came out of the file
         raise AudioError(f"{name}: the clip has no samples (no audio frame could be decoded)") from err
     return samples.data, samples.sample_rate
+
+
+def _decode_file(path: str | os.PathLike | bytes, name: str | None = None) -> tuple[torch.Tensor, int]:
+    """Decode a file, or a file's bytes, naming `name` in errors."""
+    return _all_samples(open_decoder(path, name), name or str(path))
 
 
 def _to_tensor(audio: AudioInput, sampling_rate: int | None, name: str) -> tuple[torch.Tensor, int | None]:
@@ -48,8 +57,7 @@ def _to_tensor(audio: AudioInput, sampling_rate: int | None, name: str) -> tuple
             return _decode_file(audio["path"])
         raise AudioError(f"{name}: an audio dict needs an 'array' (with 'sampling_rate'), 'bytes' or a 'path'")
     if hasattr(audio, "get_all_samples"):  # a torchcodec AudioDecoder, as 🤗 datasets' Audio feature returns
-        samples = audio.get_all_samples()
-        return samples.data, samples.sample_rate
+        return _all_samples(audio, name)
     if isinstance(audio, (np.ndarray, torch.Tensor, list)):
         return torch.as_tensor(np.asarray(audio, dtype=np.float32)), sampling_rate
     raise AudioError(f"{name}: unsupported audio input of type {type(audio).__name__}")
@@ -71,23 +79,22 @@ def load_audio(
     if name is None:
         name = str(audio) if isinstance(audio, (str, os.PathLike)) else "audio"
     waveform, rate = _to_tensor(audio, sampling_rate, name)
-    waveform = waveform.float()
-    if waveform.ndim == 2:
-        channel_axis = 0 if waveform.shape[0] <= waveform.shape[1] else 1
-        waveform = waveform.mean(dim=channel_axis)
-    elif waveform.ndim != 1:
-        raise AudioError(
-            f"{name}: expected a 1-D or 2-D (channels, samples) waveform, got shape {tuple(waveform.shape)}"
-        )
-    if waveform.numel() == 0:
+    # numpy for the checks and the down-mix: torch's per-call overhead costs more than the work on one clip.
+    samples = waveform.detach().float().cpu().numpy()
+    if samples.ndim == 2:
+        channel_axis = 0 if samples.shape[0] <= samples.shape[1] else 1
+        samples = samples.mean(axis=channel_axis, dtype=np.float32)
+    elif samples.ndim != 1:
+        raise AudioError(f"{name}: expected a 1-D or 2-D (channels, samples) waveform, got shape {samples.shape}")
+    if samples.size == 0:
         raise AudioError(f"{name}: the clip has no samples")
-    if not torch.isfinite(waveform).all():
+    if not np.isfinite(samples).all():
         raise AudioError(f"{name}: the clip contains NaN or infinite samples")
     if rate is None:
         raise AudioError(f"{name}: pass `sampling_rate` with raw audio arrays, so they can be resampled correctly")
     if rate != target_sampling_rate:
-        waveform = torchaudio.functional.resample(waveform, int(rate), target_sampling_rate)
-    return waveform.numpy()
+        samples = torchaudio.functional.resample(torch.from_numpy(samples), int(rate), target_sampling_rate).numpy()
+    return samples
 
 
 def trim_silence(waveform: np.ndarray, sampling_rate: int, top_db: float) -> np.ndarray:

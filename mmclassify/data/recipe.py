@@ -140,6 +140,16 @@ def shipped_recipes() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
 
 
+def describe_split(split: dict[str, Any]) -> str:
+    """A recipe's `data.split` in words, e.g. "held-out speaker (test 0.2, validation 0.1)"."""
+    return {
+        "given": "the source's own splits",
+        "holdout": f"held-out {split['column']} (test {split['test']}, validation {split['validation']})",
+        "folds": f"folds of {split['column']!r}, test fold {split['fold']}, validation {split['validation']}",
+        "random": f"random, stratified (test {split['test']}, validation {split['validation'] or split['test']})",
+    }[split["strategy"]]
+
+
 def describe_shipped_recipes() -> list[dict[str, str]]:
     """Name, task (the recipe's first comment line), classes, split and source of each shipped recipe."""
     rows = []
@@ -151,13 +161,7 @@ def describe_shipped_recipes() -> list[dict[str, str]]:
             classes = "match, mismatch"
         else:
             classes = ", ".join(map(str, data.labels)) if data.labels else "the labels found in the data"
-        split = data.split
-        how = {
-            "given": "the source's own splits",
-            "holdout": f"held-out {split['column']} (test {split['test']}, validation {split['validation']})",
-            "folds": f"folds of {split['column']!r}, test fold {split['fold']}, validation {split['validation']}",
-            "random": f"random, stratified (test {split['test']}, validation {split['validation'] or split['test']})",
-        }[split["strategy"]]
+        how = describe_split(data.split)
         source = data.source + (f" {data.path}" if data.path else "") + (f"@{data.revision}" if data.revision else "")
         rows.append({"name": name, "task": task, "classes": classes, "split": how, "source": source})
     return rows

@@ -9,10 +9,11 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
-from ..configuration import AudioTextConfig
+from ..configuration import AudioTextConfig, SpectrogramCNNConfig
 from .audio_encoding import encode_audio, make_padding_invariant
 from .fusion import CrossAttention, CrossAttentionBlock
 from .masking import masked_mean
+from .spectrogram_cnn import SpectrogramCNNModel
 
 logger = logging.get_logger(__name__)
 
@@ -362,3 +363,9 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
             text_to_audio_attentions=tuple(text_to_audio) if output_attentions and text_to_audio else None,
             audio_frame_mask=audio_mask,
         )
+
+
+# `AutoModel.from_config` builds the audio encoder (see `__init__`). Registered here, where it is needed, so that this
+# file and the ones it imports are enough on their own: they are the code a model pushed to the Hub carries
+# (mmclassify.hub), which transformers runs without mmclassify.
+AutoModel.register(SpectrogramCNNConfig, SpectrogramCNNModel, exist_ok=True)

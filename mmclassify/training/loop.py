@@ -213,6 +213,9 @@ def train(recipe: Recipe, output_dir: str | Path, resume: bool = False) -> dict[
     if "validation" not in prepared.split_rows:
         raise RecipeError(f"{recipe.path}: the data has no 'validation' split to select the best epoch on")
     model, processor = build_model_and_processor(recipe.model, labels, prepared.splits["train"]["text"])
+    if cfg.max_duration and model.config.max_duration is None:
+        # Prediction then classifies longer clips in windows as long as the crops the model learnt from.
+        model.config.max_duration = cfg.max_duration
     if cfg.gradient_checkpointing:
         model.activation_checkpointing_enable()
     prepared = _with_tokens(prepared, model, processor, accelerator)
