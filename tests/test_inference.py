@@ -255,5 +255,9 @@ def test_the_audio_text_classification_pipeline(model_dir, clf, clips):
             "score": pytest.approx(clf(str(clips[0]), None)["score"], abs=1e-5),
         }
     ]
-    many = classify([{"audio": str(p), "text": t} for p, t in zip(clips, TEXTS, strict=True)])
+    pairs = [{"audio": str(p), "text": t} for p, t in zip(clips, TEXTS, strict=True)]
+    many = classify(pairs)
     assert len(many) == len(clips) and all(len(a) == 3 for a in many)
+    batched = classify(pairs, batch_size=3)  # padded together: the same answers
+    for one, other in zip(many, batched, strict=True):
+        assert {a["label"]: a["score"] for a in one} == pytest.approx({a["label"]: a["score"] for a in other}, abs=1e-5)
