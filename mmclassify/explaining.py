@@ -29,7 +29,7 @@ import torch
 import torchaudio
 
 from .data.audio import AudioInput
-from .reports import _figure, _save
+from .reports import new_figure, save_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -204,7 +204,7 @@ def explanation_figure(explanation: Explanation) -> Figure:
     """Four panels: the clip's spectrogram; under it, on the same time axis, the text's attention to each frame;
     the tokens with the audio's attention to each; the class probabilities, the predicted class highlighted."""
     e = explanation
-    figure = _figure(10, 8 + 0.25 * len(e.labels))
+    figure = new_figure(10, 8 + 0.25 * len(e.labels))
     spectrum, over_time, tokens, classes = figure.subplots(
         4, 1, gridspec_kw={"height_ratios": [3, 1.6, 2.2, 0.6 + 0.3 * len(e.labels)]}
     )
@@ -265,4 +265,4 @@ def explanation_figure(explanation: Explanation) -> Figure:
 
 def plot_explanation(explanation: Explanation, path: str | Path) -> Path:
     """Write `explanation_figure(explanation)` as one PNG at `path`; returns the path."""
-    return _save(explanation_figure(explanation), path)
+    return save_png(explanation_figure(explanation), path)

@@ -24,7 +24,8 @@ SHARES_TITLE = "row-normalised: share of each true class (rows sum to 1)"
 _MANY_CLASSES = 12  # above this, smaller fonts for tick labels and cell values
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas (no pyplot state), with constrained layout; size in inches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -33,7 +34,8 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG at `path`; returns the path."""
     path = Path(path)
     figure.savefig(path, dpi=100, format="png")
     logger.debug("wrote %s", path)
@@ -54,7 +56,7 @@ def confusion_matrix_figure(matrix: list[list[int]], labels: list[str]) -> Figur
     if counts.shape != (n, n):
         raise ValueError(f"a confusion matrix of {n} classes is {n}x{n}, not {counts.shape}")
     size = max(4.0, 0.5 * n + 2)
-    figure = _figure(2 * size, size)
+    figure = new_figure(2 * size, size)
     font = 8 if n <= _MANY_CLASSES else 5
     panels = ((counts, COUNTS_TITLE, "{:.0f}", None), (row_normalised(matrix), SHARES_TITLE, "{:.2f}", 1.0))
     for axis, (values, title, fmt, vmax) in zip(figure.subplots(1, 2), panels, strict=True):
@@ -73,13 +75,13 @@ def confusion_matrix_figure(matrix: list[list[int]], labels: list[str]) -> Figur
 
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: str | Path) -> Path:
     """Write `confusion_matrix_figure(matrix, labels)` as one PNG at `path`; returns the path."""
-    return _save(confusion_matrix_figure(matrix, labels), path)
+    return save_png(confusion_matrix_figure(matrix, labels), path)
 
 
 def learning_curves_figure(history: list[dict[str, Any]]) -> Figure:
     """Training and validation loss (left), and the validation metrics (right), per epoch."""
     epochs = [entry["epoch"] for entry in history]
-    figure = _figure(10, 4)
+    figure = new_figure(10, 4)
     losses, scores = figure.subplots(1, 2)
     losses.plot(epochs, [entry["train_loss"] for entry in history], marker="o", label="training loss")
     losses.plot(epochs, [entry["validation"]["loss"] for entry in history], marker="o", label="validation loss")
@@ -103,4 +105,4 @@ def plot_learning_curves(history: list[dict[str, Any]], path: str | Path) -> Pat
     `history`: one item per epoch, {"epoch": int, "train_loss": float, "validation": {"loss": float,
     "weighted_accuracy": float, "unweighted_accuracy": float, "macro_f1": float}}.
     """
-    return _save(learning_curves_figure(history), path)
+    return save_png(learning_curves_figure(history), path)
