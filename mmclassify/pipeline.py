@@ -50,9 +50,6 @@ class AudioTextClassificationPipeline(Pipeline):
             preprocess["sampling_rate"] = sampling_rate
         return preprocess, {}, {"top_k": top_k} if top_k is not None else {}
 
-    def __call__(self, inputs: AudioInput | dict | list, **kwargs) -> list[dict] | list[list[dict]]:
-        return super().__call__(inputs, **kwargs)
-
     def preprocess(self, inputs: AudioInput | dict, text: str | None = None, sampling_rate: int | None = None):
         if isinstance(inputs, dict) and ("audio" in inputs or "text" in inputs):
             audio, text = inputs.get("audio"), inputs.get("text", text)

@@ -52,7 +52,7 @@ def _read_manifest(path: Path, audio_column: str) -> Dataset:
 
 
 def read_rows(path: Path, audio_column: str = "audio", text_column: str | None = "text") -> Dataset:
-    """The rows of a CSV / JSON Lines file or a folder, with the audio paths made absolute.
+    """The rows of a CSV / JSON Lines file or a folder (audio column `audio`), audio paths joined to the file's folder.
 
     A file must have `audio_column`; if `text_column` is named but absent, that is an error too (say
     `text_column=None` to classify from the audio alone): a misspelt column would otherwise quietly drop the text.
@@ -61,7 +61,6 @@ def read_rows(path: Path, audio_column: str = "audio", text_column: str | None =
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
         rows = _read_folder(path)
-        audio_column = "audio"
     else:
         rows = _read_manifest(path, audio_column)
         if text_column and text_column not in rows.column_names:
