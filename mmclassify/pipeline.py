@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, Pipeline
+from transformers import AutoModelForSequenceClassification
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.base import ChunkPipeline
 
-from .data.audio import AudioInput
+from .data.audio import AudioInput, load_audio
+from .long_audio import DEFAULT_WINDOW_S, array_windows, window_starts
 
 TASK = "audio-text-classification"
 
 
-class AudioTextClassificationPipeline(Pipeline):
+class AudioTextClassificationPipeline(ChunkPipeline):
     """Classify audio together with its text, with any model `AutoModelForSequenceClassification` loads for an
     mmclassify config.
 
@@ -30,8 +32,10 @@ class AudioTextClassificationPipeline(Pipeline):
 
     Inputs: a clip (path, array with `sampling_rate=`, `{"array", "sampling_rate"}` dict) with `text=`, or a dict
     `{"audio": ..., "text": ...}`, or a list of either; `audio` or `text` may be None. `top_k` (default: every
-    class) limits the answer to the most likely classes. For long recordings and batch files, use
-    `mmclassify.inference.AudioTextClassifier`, which windows the audio and decodes in parallel workers.
+    class) limits the answer to the most likely classes. A clip longer than the model's `max_duration` (default
+    30 s) is classified in overlapping windows whose probabilities are averaged, as `AudioTextClassifier` does;
+    the pipeline decodes the whole clip first, where `AudioTextClassifier` reads a long file one window at a time
+    and decodes batch files in parallel workers.
     """
 
     _load_processor = True
@@ -56,17 +60,26 @@ class AudioTextClassificationPipeline(Pipeline):
         else:
             audio = inputs
         config = self.model.config
-        return self.processor(
-            audio=[audio] if config.uses_audio else None,  # [None]: no audio for this pair
-            text=[text] if config.uses_text else None,
-            sampling_rate=sampling_rate,
-        )
+        texts = [text] if config.uses_text else None
+        if not config.uses_audio or audio is None:  # [None]: no audio for this pair
+            yield {**self.processor(audio=[None] if config.uses_audio else None, text=texts), "is_last": True}
+            return
+        # One chunk per window, exactly as `AudioTextClassifier` cuts a decoded clip.
+        rate = self.processor.sampling_rate
+        waveform = load_audio(audio, rate, sampling_rate=sampling_rate)
+        window = config.max_duration or DEFAULT_WINDOW_S
+        starts = window_starts(len(waveform) / rate, window)
+        for number, clip in enumerate(array_windows(waveform, rate, window, starts), start=1):
+            chunk = self.processor(audio=[{"array": clip, "sampling_rate": rate}], text=texts)
+            yield {**chunk, "is_last": number == len(starts)}
 
-    def _forward(self, model_inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"logits": self.model(**model_inputs).logits}
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        is_last = model_inputs.pop("is_last")
+        return {"logits": self.model(**model_inputs).logits, "is_last": is_last}
 
-    def postprocess(self, model_outputs: dict[str, torch.Tensor], top_k: int | None = None) -> list[dict[str, Any]]:
-        probabilities = model_outputs["logits"][0].float().softmax(-1)
+    def postprocess(self, model_outputs: list[dict[str, Any]], top_k: int | None = None) -> list[dict[str, Any]]:
+        logits = torch.cat([output["logits"] for output in model_outputs])
+        probabilities = logits.float().softmax(-1).mean(0)  # the windows' probabilities, averaged
         top_k = min(top_k or len(probabilities), len(probabilities))
         scores, ids = probabilities.topk(top_k)
         return [

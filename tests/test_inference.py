@@ -156,6 +156,19 @@ def test_long_audio_is_the_average_of_its_windows(clf):
     assert list(result["scores"].values()) != pytest.approx(whole, abs=1e-4)
 
 
+def test_the_pipeline_classifies_long_audio_in_the_same_windows(model_dir, clf, clips):
+    classify = pipeline("audio-text-classification", model=str(model_dir), device="cpu")
+    clip = tone(300, SAMPLING_RATE, 2.0) + noise(2 * SAMPLING_RATE, 7)  # five windows
+    expected = clf(clip, TEXTS[0], sampling_rate=SAMPLING_RATE)["scores"]
+    answer = classify(clip, text=TEXTS[0], sampling_rate=SAMPLING_RATE)
+    assert {a["label"]: a["score"] for a in answer} == pytest.approx(expected, abs=1e-5)
+    # Batched with short clips, the windows of the long one still come back together, in order.
+    pairs = [{"audio": str(clips[0]), "text": TEXTS[0]}, {"audio": clip, "text": TEXTS[0]}]
+    short, long = classify(pairs, batch_size=4, sampling_rate=SAMPLING_RATE)
+    assert {a["label"]: a["score"] for a in long} == pytest.approx(expected, abs=1e-5)
+    assert {a["label"]: a["score"] for a in short} == pytest.approx(clf(str(clips[0]), TEXTS[0])["scores"], abs=1e-5)
+
+
 def test_a_long_file_read_window_by_window_matches_the_decoded_clip(clf, tmp_path):
     clip = tone(300, 8000, 3.0) + noise(3 * 8000, 3)
     soundfile.write(tmp_path / "long.wav", clip, 8000)
