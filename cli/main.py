@@ -347,14 +347,18 @@ def explain(
         Path | None, typer.Option("--json", help="JSON file to write the probabilities and attention weights to.")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ... (default: a GPU if there is one).")] = None,
+    max_duration: Annotated[
+        float | None, typer.Option(help="Window (s) for long audio (default: the model's max_duration, else 30).")
+    ] = None,
 ) -> None:
     """Show what a prediction looked at: the text's attention over the clip's time, the audio's attention to each
-    token, and the class probabilities (from the fusion's cross-attention)."""
+    token, and the class probabilities (from the fusion's cross-attention). A clip longer than the window is
+    explained window by window, as `predict` classifies it."""
     from mmclassify.explaining import plot_explanation
 
     if output is None and json_file is None:
         output = Path("explain.png")
-    clf = _load_classifier(model, device, "float32", None)
+    clf = _load_classifier(model, device, "float32", max_duration)
     try:
         explanation = clf.explain(str(audio), text)
         if output is not None:

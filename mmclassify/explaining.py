@@ -1,11 +1,14 @@
 """Explain one prediction by the fusion's cross-attention: where in the clip the text looked, and which tokens the
 audio looked at.
 
-`explain` runs a cross-attention model once on one clip and its text and returns an `Explanation`: the class
+`explain` runs a cross-attention model on one clip and its text and returns an `Explanation`: the class
 probabilities and, averaged over the fusion blocks and heads, the weight the text paid to each audio frame (on a time
-axis in seconds) and the weight the audio paid to each token. Every cross-attention can also attend to a learned null
-token ("nothing here", see `mmclassify.modeling.fusion`); the share that went there is reported for each direction,
-and is large when the model found little in one modality that matched the other.
+axis in seconds) and the weight the audio paid to each token. A clip longer than the model's window is explained in
+the overlapping windows `AudioTextClassifier` classifies it in, one at a time, so memory is bounded by the window.
+
+Every cross-attention can also attend to a learned null token ("nothing here", see `mmclassify.modeling.fusion`);
+the share that went there is reported for each direction, and is large when the model found little in one modality
+that matched the other.
 
 Attention weights show where the fusion looked, not how much each part changed the prediction: read them as a
 picture of the model's matching, not as attributions.
@@ -18,6 +21,8 @@ object-oriented API on an Agg canvas, with no pyplot state. Never prints.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 import textwrap
 from dataclasses import dataclass
@@ -28,7 +33,8 @@ import numpy as np
 import torch
 import torchaudio
 
-from .data.audio import AudioInput
+from .data.audio import AudioInput, load_audio
+from .long_audio import DEFAULT_WINDOW_S, array_windows, window_starts
 from .reports import new_figure, save_png
 
 if TYPE_CHECKING:
@@ -65,12 +71,17 @@ class Explanation:
         text_to_audio: For each audio frame, the attention the text's tokens paid to it: the mean over blocks,
             heads and all tokens of each token's attention weight on that frame.
         text_to_audio_null: The share of the tokens' attention that went to the null token instead of any frame
-            (same mean); `sum(text_to_audio) + text_to_audio_null == 1`.
+            (same mean); `sum(text_to_audio) + text_to_audio_null == 1` for a clip explained in one window.
         audio_to_text: For each token, the attention the audio frames paid to it: the mean over blocks, heads and
             frames of each frame's attention weight on that token.
         audio_to_text_null: The share of the frames' attention that went to the null token instead of any token;
             `sum(audio_to_text) + audio_to_text_null == 1`.
         duration_s: Length of the clip as the model saw it, in seconds.
+        window_starts: Start (s) of each window the clip was explained in; `[0.0]` for a clip within one window.
+            With several, each moment's weight in `text_to_audio` is that of the window whose centre is nearest
+            (windows overlap), so it is a share of that window's attention; `text_to_audio_null`, the token
+            weights and the probabilities are means over the windows (the probabilities then equal
+            `AudioTextClassifier`'s). The processor's silence trimming, if set, applies to each window.
         sampling_rate: Rate of `waveform` (the audio encoder's rate).
         waveform: The clip's samples as the model got them (before the feature extractor's normalisation), for
             plotting; not part of `to_dict()`.
@@ -89,6 +100,7 @@ class Explanation:
     audio_to_text: np.ndarray
     audio_to_text_null: float
     duration_s: float
+    window_starts: list[float]
     sampling_rate: int
     waveform: np.ndarray = dataclasses.field(repr=False)
 
@@ -116,31 +128,62 @@ def _mean_attention(attentions: tuple[torch.Tensor, ...], query_mask: torch.Tens
     return weights[:, :, query_mask][..., key_mask].mean(dim=(0, 1, 2)).numpy()
 
 
+@dataclass
+class _Pass:
+    """What one forward pass over one window gives."""
+
+    probabilities: np.ndarray
+    token_ids: list[int]
+    text_to_audio: np.ndarray
+    audio_to_text: np.ndarray
+    duration_s: float
+
+
+def _attend(model: AudioTextForSequenceClassification, processor: AudioTextProcessor, clip: np.ndarray, text: str):
+    inputs = processor(audio=[{"array": clip, "sampling_rate": processor.sampling_rate}], text=[text])
+    inputs = inputs.to(model.device)
+    inputs["input_values"] = inputs["input_values"].to(model.dtype)
+    with torch.inference_mode():
+        outputs = model(**inputs, output_attentions=True)
+    frame_mask = outputs.audio_frame_mask[0].cpu()
+    token_mask = inputs["text_attention_mask"][0].bool().cpu()
+    return _Pass(
+        probabilities=outputs.logits[0].float().softmax(-1).cpu().numpy().astype(np.float64),
+        token_ids=inputs["input_ids"][0].cpu()[token_mask].tolist(),
+        text_to_audio=_mean_attention(outputs.text_to_audio_attentions, token_mask, frame_mask),
+        audio_to_text=_mean_attention(outputs.audio_to_text_attentions, frame_mask, token_mask),
+        # Sample count of the clip the model saw (the processor pads no single clip, but the mask is what counts).
+        duration_s=float(inputs["attention_mask"][0].sum()) / processor.sampling_rate,
+    )
+
+
 def explain(
     model: AudioTextForSequenceClassification,
     processor: AudioTextProcessor,
     audio: AudioInput,
     text: str,
     sampling_rate: int | None = None,
+    window: float | None = None,
 ) -> Explanation:
     """Classify one clip with its text and return the fusion's cross-attention weights with the prediction.
 
-    The whole clip goes through the model in one pass, where `AudioTextClassifier` classifies long audio in windows:
-    for a clip longer than its window the probabilities can differ from the classifier's, and memory grows with the
-    clip's length.
+    A clip longer than `window` seconds is explained in the overlapping windows `AudioTextClassifier` classifies it
+    in, one forward pass each (see `Explanation.window_starts`).
 
     Args:
-        model: A model with `fusion="cross_attention"` over `modalities="audio+text"`. It runs once, in eval mode
-            and without gradients, on whatever device it is on; a model in training mode is put back afterwards.
+        model: A model with `fusion="cross_attention"` over `modalities="audio+text"`. It runs in eval mode, in
+            fp32 and without gradients, on whatever device it is on; a model in training mode is put back
+            afterwards.
         processor: The model's processor.
         audio: One clip: a file path, an array or tensor (with `sampling_rate`), a `{"array", "sampling_rate"}` dict
             or a 🤗 datasets `Audio` value.
         text: The text that goes with the clip.
         sampling_rate: Rate of a raw array in `audio`.
+        window: Window length in seconds; default: the model's `max_duration`, else 30 s.
 
     Raises:
         ValueError: The model has no cross-attention between audio and text, or `text` or `audio` is missing or not a
-            single one. Audio that cannot be read raises what `AudioTextProcessor.load_audio` raises, naming it.
+            single one. Audio that cannot be read raises what `mmclassify.data.audio.load_audio` raises, naming it.
     """
     _check_explainable(model)
     if text is None or audio is None:
@@ -149,46 +192,49 @@ def explain(
         raise ValueError("explain one clip with one text at a time: `text` must be a string and `audio` one clip")
     if isinstance(audio, os.PathLike):
         audio = str(audio)
-    # Decoded here once for the plot and once more by the processor: passing the decoded samples to the processor
-    # instead would trim their silence a second time, when the processor trims.
-    waveform = processor.load_audio(audio, sampling_rate)
-    inputs = processor(audio=audio, text=text, sampling_rate=sampling_rate).to(model.device)
-    inputs["input_values"] = inputs["input_values"].to(model.dtype)
+    rate = processor.sampling_rate
+    waveform = load_audio(audio, rate, sampling_rate=sampling_rate)  # the processor trims each window it is given
+    window = window or model.config.max_duration or DEFAULT_WINDOW_S
+    starts = window_starts(len(waveform) / rate, window)
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            outputs = model(**inputs, output_attentions=True)
+        passes = [_attend(model, processor, clip, text) for clip in array_windows(waveform, rate, window, starts)]
     finally:
         model.train(was_training)
 
-    frame_mask = outputs.audio_frame_mask[0].cpu()
-    token_mask = inputs["text_attention_mask"][0].bool().cpu()
-    text_to_audio = _mean_attention(outputs.text_to_audio_attentions, token_mask, frame_mask)
-    audio_to_text = _mean_attention(outputs.audio_to_text_attentions, frame_mask, token_mask)
-    token_ids = inputs["input_ids"][0].cpu()[token_mask].tolist()
-    special_ids = set(processor.tokenizer.all_special_ids)
-    probabilities = outputs.logits[0].float().softmax(-1).cpu().numpy()
+    # Each window keeps the moments nearer its centre than any other window's: from the middle of its overlap with
+    # the previous window to the middle of its overlap with the next.
+    bounds = [0.0, *((start + previous + window) / 2 for previous, start in itertools.pairwise(starts)), math.inf]
+    times, weights = [], []
+    for start, (low, high), one in zip(starts, itertools.pairwise(bounds), passes, strict=True):
+        frame_times = start + (np.arange(len(one.text_to_audio)) + 0.5) * one.duration_s / len(one.text_to_audio)
+        kept = (frame_times >= low) & (frame_times < high)
+        times.append(frame_times[kept])
+        weights.append(one.text_to_audio[kept])
+    probabilities = np.mean([one.probabilities for one in passes], axis=0)
+    audio_to_text = np.mean([one.audio_to_text for one in passes], axis=0)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    # Sample count of the clip the model saw (the processor pads no single clip, but the mask is what counts).
-    duration_s = float(inputs["attention_mask"][0].sum()) / processor.sampling_rate
-    num_frames = len(text_to_audio)
+    token_ids, special_ids = passes[0].token_ids, set(processor.tokenizer.all_special_ids)
+    one_window = len(passes) == 1
     return Explanation(
         label=labels[int(probabilities.argmax())],
         labels=labels,
-        probabilities=probabilities.astype(np.float64),
+        probabilities=probabilities,
         text=text,
         tokens=processor.tokenizer.convert_ids_to_tokens(token_ids),
         special_tokens=[token_id in special_ids for token_id in token_ids],
-        audio_times=(np.arange(num_frames) + 0.5) * duration_s / num_frames,
-        text_to_audio=text_to_audio,
+        audio_times=np.concatenate(times),
+        text_to_audio=np.concatenate(weights),
         # What a query's weights on the real keys leave of 1 went to the null token (see `CrossAttention`).
-        text_to_audio_null=float(1.0 - text_to_audio.sum()),
+        text_to_audio_null=float(np.mean([1.0 - one.text_to_audio.sum() for one in passes])),
         audio_to_text=audio_to_text,
         audio_to_text_null=float(1.0 - audio_to_text.sum()),
-        duration_s=duration_s,
-        sampling_rate=processor.sampling_rate,
-        waveform=np.asarray(waveform, dtype=np.float32),
+        duration_s=passes[0].duration_s if one_window else len(waveform) / rate,
+        window_starts=[float(start) for start in starts],
+        sampling_rate=rate,
+        # For the plot: the samples as the model saw them (one window: trimmed as the processor trims).
+        waveform=processor.load_audio({"array": waveform, "sampling_rate": rate}) if one_window else waveform,
     )
 
 
@@ -228,10 +274,10 @@ def explanation_figure(explanation: Explanation) -> Figure:
 
     over_time.sharex(spectrum)
     # One step per frame, over the stretch of the clip it covers (bars alias into stripes at hundreds of frames).
-    frame_edges = np.linspace(0.0, e.duration_s, len(e.audio_times) + 1)
+    frame_edges = np.concatenate([[0.0], (e.audio_times[1:] + e.audio_times[:-1]) / 2, [e.duration_s]])
     over_time.stairs(e.text_to_audio, frame_edges, fill=True, color=_OTHER)
     # The level every frame would get if the text spread its attention evenly: frames above it stand out.
-    over_time.axhline((1.0 - e.text_to_audio_null) / len(e.audio_times), color="black", linestyle=":", linewidth=1)
+    over_time.axhline(e.text_to_audio.mean(), color="black", linestyle=":", linewidth=1)
     over_time.set_xlim(0.0, e.duration_s)
     over_time.set_xlabel("time (s)")
     over_time.set_ylabel("weight")

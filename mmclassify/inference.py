@@ -307,9 +307,8 @@ class AudioTextClassifier:
         """What the prediction for one pair looked at: the weight the text paid to each moment of the audio, the
         weight the audio paid to each token, and the class probabilities (`mmclassify.explaining.explain`).
 
-        The clip is explained whole, in one pass (not in windows) and in fp32: keep it to a length the model can
-        take at once."""
-        return explain(self.model, self.processor, audio, text, sampling_rate=sampling_rate)
+        In fp32, in this classifier's windows: its probabilities are those `clf(audio, text)` gives."""
+        return explain(self.model, self.processor, audio, text, sampling_rate=sampling_rate, window=self.window)
 
     def _probabilities(self, batch: list[dict]) -> torch.Tensor:
         config, rate = self.model.config, self.processor.sampling_rate

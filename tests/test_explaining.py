@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from mmclassify import AudioTextForSequenceClassification, AudioTextProcessor
 from mmclassify.explaining import explain, explanation_figure, plot_explanation
 from mmclassify.inference import AudioTextClassifier
+from mmclassify.long_audio import window_starts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TEXT = "kids are talking by the door"
@@ -144,6 +146,36 @@ def test_the_time_axis_is_that_of_the_trimmed_clip_the_model_saw(make_model, pro
     assert 0.2 <= e.duration_s <= 0.3  # the sound and the 20 ms kept on either side of it
     assert len(e.waveform) / e.sampling_rate == pytest.approx(e.duration_s)
     assert e.audio_times[-1] < e.duration_s
+
+
+def test_a_clip_longer_than_the_window_is_explained_window_by_window(model, processor):
+    clip = np.concatenate([noise(16000, seed=6), np.zeros(8000, np.float32), noise(8000, seed=7)])  # 2 s
+    window = 0.5
+    e = explain(model, processor, clip, TEXT, sampling_rate=SAMPLING_RATE, window=window)
+    starts = window_starts(2.0, window)
+    assert e.window_starts == pytest.approx(starts) and len(starts) == 5
+    assert e.duration_s == pytest.approx(2.0) and len(e.waveform) == len(clip)
+    windows = [
+        explain(model, processor, clip[round(start * SAMPLING_RATE) :][: round(window * SAMPLING_RATE)], TEXT,
+                sampling_rate=SAMPLING_RATE, window=window)
+        for start in starts
+    ]  # fmt: skip
+    # The prediction and the token weights are the windows' means (the probabilities: AudioTextClassifier's).
+    np.testing.assert_allclose(e.probabilities, np.mean([w.probabilities for w in windows], axis=0), atol=1e-6)
+    np.testing.assert_allclose(e.audio_to_text, np.mean([w.audio_to_text for w in windows], axis=0), atol=1e-6)
+    assert e.text_to_audio_null == pytest.approx(np.mean([w.text_to_audio_null for w in windows]), abs=1e-6)
+    # The frames tile the clip in order, each moment taken from the window it is most central in.
+    assert (np.diff(e.audio_times) > 0).all() and e.audio_times[0] < 0.05 and e.audio_times[-1] > 1.95
+    middles = [(start + previous + window) / 2 for previous, start in itertools.pairwise(starts)]
+    tiled = 0
+    for start, low, high, one in zip(starts, [0.0, *middles], [*middles, np.inf], windows, strict=True):
+        times = start + one.audio_times
+        kept = (times >= low) & (times < high)
+        here = np.isin(e.audio_times, times[kept])
+        assert kept.sum() > 0 and here.sum() == kept.sum()
+        np.testing.assert_allclose(e.text_to_audio[here], one.text_to_audio[kept], atol=1e-6)
+        tiled += kept.sum()
+    assert len(e.audio_times) == tiled
 
 
 def test_a_file_path_is_explained_like_its_samples(make_model, processor, tmp_path):
@@ -287,6 +319,17 @@ def test_explain_command_writes_the_png_and_the_json_of_the_python_explanation(m
     lines = result.stdout.strip().splitlines()
     assert re.fullmatch(rf"{expected.label} \(\d\.\d{{3}}\)", lines[0])
     assert f"explanation drawn in {png}" in result.stdout and f"weights written to {json_file}" in result.stdout
+
+
+def test_explain_command_explains_a_long_clip_in_windows_of_max_duration(model_dir, wav, tmp_path):
+    json_file = tmp_path / "out.json"
+    result = invoke("explain", model_dir, "--audio", wav, "--text", TEXT, "--json", json_file, "--max-duration", 0.1)
+    assert result.exit_code == 0, result.output
+
+    clf = AudioTextClassifier.from_pretrained(model_dir, device="cpu", max_duration=0.1)
+    written = json.loads(json_file.read_text())
+    assert len(written["window_starts"]) > 1
+    assert written["probabilities"] == pytest.approx(list(clf(str(wav), TEXT)["scores"].values()), abs=1e-5)
 
 
 def test_explain_command_draws_explain_png_by_default_and_only_json_when_asked(model_dir, wav, tmp_path, monkeypatch):

@@ -156,6 +156,14 @@ def test_long_audio_is_the_average_of_its_windows(clf):
     assert list(result["scores"].values()) != pytest.approx(whole, abs=1e-4)
 
 
+def test_explain_gives_the_probabilities_of_the_classifiers_windows(clf):
+    clip = tone(300, SAMPLING_RATE, 2.0) + noise(2 * SAMPLING_RATE, 7)
+    explanation = clf.explain(clip, TEXTS[0], sampling_rate=SAMPLING_RATE)
+    assert explanation.window_starts == pytest.approx(window_starts(2.0, WINDOW))
+    expected = clf(clip, TEXTS[0], sampling_rate=SAMPLING_RATE)["scores"]
+    assert dict(zip(explanation.labels, explanation.probabilities, strict=True)) == pytest.approx(expected, abs=1e-5)
+
+
 def test_the_pipeline_classifies_long_audio_in_the_same_windows(model_dir, clf, clips):
     classify = pipeline("audio-text-classification", model=str(model_dir), device="cpu")
     clip = tone(300, SAMPLING_RATE, 2.0) + noise(2 * SAMPLING_RATE, 7)  # five windows
