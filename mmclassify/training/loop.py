@@ -165,10 +165,12 @@ def evaluate_split(
 def _save_best(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path, step: int) -> str:
     """The model as it is now, saved as `best-<step>` (written aside, then renamed); returns the folder's name."""
     name = f"best-{step}"
+    # Every process takes part: under FSDP or DeepSpeed ZeRO-3 this gathers the shards of the weights.
+    state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         partial = output_dir / f".tmp-{name}"
         shutil.rmtree(partial, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(partial)
+        accelerator.unwrap_model(model).save_pretrained(partial, state_dict=state_dict)
         shutil.rmtree(output_dir / name, ignore_errors=True)
         partial.rename(output_dir / name)
     accelerator.wait_for_everyone()
@@ -324,9 +326,10 @@ def train(recipe: Recipe, output_dir: str | Path, resume: bool = False) -> dict[
     progress.close()
 
     best = state["best"]
-    unwrapped = accelerator.unwrap_model(model)
+    # The selected weights, whole on every process (rather than loaded into the wrapped model, which FSDP and
+    # DeepSpeed shard); each process tests its share of the test split with them.
     best_model = AudioTextForSequenceClassification.from_pretrained(output_dir / best["folder"])
-    unwrapped.load_state_dict(best_model.state_dict())
+    best_model.to(accelerator.device)
     results = {
         "labels": labels,
         "select_metric": cfg.select_metric,
@@ -336,12 +339,13 @@ def train(recipe: Recipe, output_dir: str | Path, resume: bool = False) -> dict[
         "history": state["history"],
     }
     if "test" in eval_loaders:  # read once, at the end, with the selected weights
-        results["test"] = evaluate_split(model, eval_loaders["test"], accelerator, "test", labels=labels)
+        with accelerator.autocast():
+            results["test"] = evaluate_split(best_model, eval_loaders["test"], accelerator, "test", labels=labels)
         accelerator.log({f"test/{k}": v for k, v in results["test"].items() if isinstance(v, float)})
     for tracker in accelerator.trackers:  # not `end_training()`: it would end the process group, which the
         tracker.finish()  # saving below and the next fold of a fold loop still use
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(output_dir)
+        best_model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
         (output_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
         info = run_info(accelerator.num_processes, accelerator.mixed_precision)
