@@ -4,7 +4,8 @@ audio looked at.
 `explain` runs a cross-attention model on one clip and its text and returns an `Explanation`: the class
 probabilities and, averaged over the fusion blocks and heads, the weight the text paid to each audio frame (on a time
 axis in seconds) and the weight the audio paid to each token. A clip longer than the model's window is explained in
-the overlapping windows `AudioTextClassifier` classifies it in, one at a time, so memory is bounded by the window.
+the overlapping windows `AudioTextClassifier` classifies it in, one at a time, so the model's memory is bounded by
+the window (the decoded clip itself is kept whole, for the figure).
 
 Every cross-attention can also attend to a learned null token ("nothing here", see `mmclassify.modeling.fusion`);
 the share that went there is reported for each direction, and is large when the model found little in one modality
