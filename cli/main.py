@@ -92,6 +92,9 @@ TextTemplateOption = Annotated[
 ]
 LabelColumnOption = Annotated[str | None, typer.Option(help="Column of class labels.")]
 SpeakerColumnOption = Annotated[str | None, typer.Option(help="Column of speakers (reported, and split by).")]
+WindowOption = Annotated[
+    float | None, typer.Option(help="Window (s) for long audio (default: the model's max_duration, else 30).")
+]
 
 
 @app.command()
@@ -263,9 +266,7 @@ def predict(
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated classes you expect; fails if the model has others.")
     ] = None,
-    max_duration: Annotated[
-        float | None, typer.Option(help="Window (s) for long audio (default: the model's max_duration, else 30).")
-    ] = None,
+    max_duration: WindowOption = None,
     max_audio_duration: Annotated[
         float, typer.Option(help="With --input: longer audio (s) is reported as an error, not classified.")
     ] = 4 * 3600.0,
@@ -347,9 +348,7 @@ def explain(
         Path | None, typer.Option("--json", help="JSON file to write the probabilities and attention weights to.")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ... (default: a GPU if there is one).")] = None,
-    max_duration: Annotated[
-        float | None, typer.Option(help="Window (s) for long audio (default: the model's max_duration, else 30).")
-    ] = None,
+    max_duration: WindowOption = None,
 ) -> None:
     """Show what a prediction looked at: the text's attention over the clip's time, the audio's attention to each
     token, and the class probabilities (from the fusion's cross-attention). A clip longer than the window is

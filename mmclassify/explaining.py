@@ -35,7 +35,7 @@ import torch
 import torchaudio
 
 from .data.audio import AudioInput, load_audio
-from .long_audio import DEFAULT_WINDOW_S, array_windows, window_starts
+from .long_audio import array_windows, model_window, window_starts
 from .reports import new_figure, save_png
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def explain(
         audio = str(audio)
     rate = processor.sampling_rate
     waveform = load_audio(audio, rate, sampling_rate=sampling_rate)  # the processor trims each window it is given
-    window = window or model.config.max_duration or DEFAULT_WINDOW_S
+    window = model_window(model.config, window)
     starts = window_starts(len(waveform) / rate, window)
     was_training = model.training
     model.eval()

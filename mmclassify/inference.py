@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .configuration import AudioTextConfig
 from .data.audio import AudioInput, load_audio, open_decoder
 from .explaining import Explanation, explain
-from .long_audio import DEFAULT_WINDOW_S, array_windows, file_path, file_windows, is_file, window_starts
+from .long_audio import array_windows, file_path, file_windows, is_file, model_window, window_starts
 from .modeling import AudioTextForSequenceClassification
 from .processing import AudioTextProcessor
 
@@ -148,7 +148,7 @@ class AudioTextClassifier:
         self.dtype = dtype or _default_dtype(self.device)
         self.model = model.to(self.device).eval()
         self.processor = processor
-        self.window = max_duration or model.config.max_duration or DEFAULT_WINDOW_S
+        self.window = model_window(model.config, max_duration)
 
     @classmethod
     def from_pretrained(

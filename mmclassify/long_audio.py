@@ -23,6 +23,11 @@ DEFAULT_WINDOW_S = 30.0
 WINDOW_OVERLAP = 0.25
 
 
+def model_window(config: Any, max_duration: float | None = None) -> float:
+    """The window (s) long audio is cut into: `max_duration` if given, else the model config's, else 30 s."""
+    return max_duration or config.max_duration or DEFAULT_WINDOW_S
+
+
 def window_starts(duration: float, window: float, overlap: float = WINDOW_OVERLAP) -> list[float]:
     """Start times (s) of windows of `window` s covering `duration` s; the last one ends with the clip."""
     if duration <= window:

@@ -10,7 +10,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.base import ChunkPipeline
 
 from .data.audio import AudioInput, load_audio
-from .long_audio import DEFAULT_WINDOW_S, array_windows, window_starts
+from .long_audio import array_windows, model_window, window_starts
 
 TASK = "audio-text-classification"
 
@@ -67,7 +67,7 @@ class AudioTextClassificationPipeline(ChunkPipeline):
         # One chunk per window, exactly as `AudioTextClassifier` cuts a decoded clip.
         rate = self.processor.sampling_rate
         waveform = load_audio(audio, rate, sampling_rate=sampling_rate)
-        window = config.max_duration or DEFAULT_WINDOW_S
+        window = model_window(config)
         starts = window_starts(len(waveform) / rate, window)
         for number, clip in enumerate(array_windows(waveform, rate, window, starts), start=1):
             chunk = self.processor(audio=[{"array": clip, "sampling_rate": rate}], text=texts)
