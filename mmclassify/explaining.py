@@ -140,7 +140,10 @@ class _Pass:
     duration_s: float
 
 
-def _attend(model: AudioTextForSequenceClassification, processor: AudioTextProcessor, clip: np.ndarray, text: str):
+def _attend(
+    model: AudioTextForSequenceClassification, processor: AudioTextProcessor, clip: np.ndarray, text: str
+) -> _Pass:
+    """Run the model once on one window of the clip, with its attention weights."""
     inputs = processor(audio=[{"array": clip, "sampling_rate": processor.sampling_rate}], text=[text])
     inputs = inputs.to(model.device)
     inputs["input_values"] = inputs["input_values"].to(model.dtype)
