@@ -89,13 +89,13 @@ def main() -> None:
     torch.manual_seed(args.seed)
     features, labels, actors = load_features(args.normalization)
     train, test = actors <= 20, actors >= 21
+    train_features, train_labels = features[train], labels[train]
     model = PlainCNN(len(LABELS))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     history, start = [], time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         model.train()
-        order = torch.randperm(int(train.sum()))
-        train_features, train_labels = features[train], labels[train]
+        order = torch.randperm(len(train_labels))
         for begin in range(0, len(order), 32):
             batch = order[begin : begin + 32]
             loss = nn.functional.cross_entropy(model(train_features[batch]), train_labels[batch])
