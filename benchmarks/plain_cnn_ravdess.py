@@ -90,6 +90,7 @@ def main() -> None:
     features, labels, actors = load_features(args.normalization)
     train, test = actors <= 20, actors >= 21
     train_features, train_labels = features[train], labels[train]
+    test_features, test_labels = features[test], labels[test]
     model = PlainCNN(len(LABELS))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     history, start = [], time.perf_counter()
@@ -104,8 +105,8 @@ def main() -> None:
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            predictions = torch.cat([model(chunk).argmax(-1) for chunk in features[test].split(64)])
-        history.append({"epoch": epoch, "test_unweighted_accuracy": unweighted_accuracy(predictions, labels[test])})
+            predictions = torch.cat([model(chunk).argmax(-1) for chunk in test_features.split(64)])
+        history.append({"epoch": epoch, "test_unweighted_accuracy": unweighted_accuracy(predictions, test_labels)})
         print(f"epoch {epoch}: test UA {100 * history[-1]['test_unweighted_accuracy']:.1f}", flush=True)
 
     last_five = [h["test_unweighted_accuracy"] for h in history[-5:]]
